@@ -1,0 +1,1 @@
+"""Runs, compares, searches and reports. Imports generators, never verify."""

@@ -1,0 +1,1 @@
+"""Graph -> framework models. Each submodule imports its framework; this package does not."""

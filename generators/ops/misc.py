@@ -1,0 +1,7 @@
+"""Operator family `misc` (being written). No framework import."""
+
+from __future__ import annotations
+
+from generators.spec import OpSpec
+
+OPS: tuple[OpSpec, ...] = ()

@@ -1,0 +1,1 @@
+"""Proves or refutes properties of a graph. Imports generators, never fuzz."""
