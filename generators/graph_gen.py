@@ -68,6 +68,9 @@ class _Builder:
     placeholders: dict[int, Placeholder] = field(default_factory=dict)
     nodes: dict[int, tuple[Instance, tuple[tuple[str, int, int], ...]]] = field(default_factory=dict)
     replaced: dict[int, tuple[str, int, int]] = field(default_factory=dict)  # placeholder -> node out
+    # Placeholders feeding an operand with a value domain: their values are sampled in that
+    # domain, so backward insertion must not replace them by a computed value.
+    pinned: set[int] = field(default_factory=set)
     next_id: int = 0
 
     def new_id(self) -> int:
@@ -145,9 +148,20 @@ class GraphGenerator:
         self.allowed = frozenset(options.dtypes)
         self.instantiator = Instantiator(options.limits)
         self._op_dtypes = {s.name: ordered(s.dtypes & self.allowed) for s in self.ops}
+        # A start dtype must be one some usable operator can consume.
+        consumable: set[DType] = set()
+        for s in self.ops:
+            for j in range(s.arity_range()[0]):
+                fixed = s.operand_at(j).dtype
+                consumable |= set(self._op_dtypes[s.name]) if fixed is None else {fixed}
+        self._start_dtypes = ordered(frozenset(consumable & self.allowed))
 
     def generate(self, seed: int) -> Graph:
-        rng = np.random.default_rng(seed)
+        return self.generate_with(np.random.default_rng(seed))
+
+    def generate_with(self, rng: np.random.Generator) -> Graph:
+        """Generate from any object with the Generator methods used here (random, integers,
+        choice, permutation, uniform): a seeded NumPy Generator, or Hypothesis draws."""
         b = _Builder()
         b.add_placeholder(self._start_type(rng), "input")
         failures = 0
@@ -165,7 +179,7 @@ class GraphGenerator:
         return b.freeze()
 
     def _start_type(self, rng: np.random.Generator) -> TensorType:
-        dtypes = ordered(self.allowed)
+        dtypes = self._start_dtypes
         weights = np.array([_START_WEIGHTS.get(d, 0.5) for d in dtypes])
         dtype = dtypes[int(rng.choice(len(dtypes), p=weights / weights.sum()))]
         lim = self.options.limits
@@ -185,8 +199,11 @@ class GraphGenerator:
     def _add(self, b: _Builder, inst: Instance, chosen: Sequence[tuple[str, int, int] | None]) -> tuple[str, int, int]:
         keys = []
         for j, (key, t) in enumerate(zip(chosen, inst.inputs)):
+            operand = inst.spec.operand_at(j)
             if key is None:
-                key = b.add_placeholder(t, "weight" if inst.spec.operand_at(j).weight else "input")
+                key = b.add_placeholder(t, "weight" if operand.weight else "input")
+                if operand.values is not None:
+                    b.pinned.add(key[1])
             keys.append(key)
         nid = b.new_id()
         b.nodes[nid] = (inst, tuple(keys))
@@ -195,27 +212,29 @@ class GraphGenerator:
     def _forward(self, b: _Builder, rng: np.random.Generator) -> bool:
         spec = self.ops[int(rng.integers(len(self.ops)))]
         n = self._arity(spec, rng)
-        slots = [j for j in range(n) if not spec.operand_at(j).weight]
-        if not slots:
-            return False
-        anchor = slots[int(rng.integers(len(slots)))]
-        values = b.values()
-        fixed = spec.operand_at(anchor).dtype
         dtypes = self._op_dtypes[spec.name]
-        fits = [
-            (k, t) for k, t in values
-            if t.rank in spec.operand_at(anchor).ranks
-            and (t.dtype == fixed if fixed is not None else t.dtype in dtypes)
-        ]
-        if not fits:
-            return False
-        key, t = fits[int(rng.integers(len(fits)))]
-        dtype = t.dtype if fixed is None else dtypes[int(rng.integers(len(dtypes)))] if dtypes else None
-        if dtype is None:
-            return False
+        # Operands with a value domain (log, asin, indices...) always get a fresh placeholder
+        # sampled in that domain: a computed value would usually fall outside it.
+        slots = [j for j in range(n) if not spec.operand_at(j).weight and spec.operand_at(j).values is None]
         chosen: list[tuple[str, int, int] | None] = [None] * n
         known: list[TensorType | None] = [None] * n
-        chosen[anchor], known[anchor] = key, t
+        values = b.values()
+        if slots:
+            anchor = slots[int(rng.integers(len(slots)))]
+            fixed = spec.operand_at(anchor).dtype
+            fits = [
+                (k, t) for k, t in values
+                if t.rank in spec.operand_at(anchor).ranks
+                and (t.dtype == fixed if fixed is not None else t.dtype in dtypes)
+            ]
+            if not fits:
+                return False
+            key, t = fits[int(rng.integers(len(fits)))]
+            chosen[anchor], known[anchor] = key, t
+            dtype = t.dtype if fixed is None else dtypes[int(rng.integers(len(dtypes)))]
+        else:
+            anchor = -1
+            dtype = dtypes[int(rng.integers(len(dtypes)))]
         for j in slots:
             if j == anchor or rng.random() >= self.options.reuse_prob:
                 continue
@@ -233,7 +252,7 @@ class GraphGenerator:
     def _backward(self, b: _Builder, rng: np.random.Generator) -> bool:
         targets = [
             (pid, p) for pid, p in b.placeholders.items()
-            if p.kind == "input" and pid not in b.replaced
+            if p.kind == "input" and pid not in b.replaced and pid not in b.pinned
         ]
         if not targets:
             return False
