@@ -53,12 +53,15 @@ def test_impossible_options_are_a_user_error() -> None:
 
 
 def test_backward_insertion_happens() -> None:
-    """With backward insertion only, every node still validates and inputs get replaced."""
-    gen = GraphGenerator(catalog(), GenOptions(max_nodes=6, backward_prob=1.0))
+    """With backward insertion only, graphs still grow to size and validate: each new node
+    replaces the graph input, so the result is one chain fed by a single placeholder."""
+    ops = ("abs", "neg", "tanh", "atan", "square", "erf")
+    gen = GraphGenerator(catalog(), GenOptions(max_nodes=6, backward_prob=1.0, ops=ops))
     for seed in range(20):
         g = gen.generate(seed)
         validate(g)
         assert len(g.nodes) == 6
+        assert len(g.placeholders) == 1 and len(g.outputs) == 1
 
 
 def test_failing_property_shrinks_to_a_minimal_graph() -> None:
