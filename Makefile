@@ -28,7 +28,7 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check generators fuzz verify tests benchmarks
-	$(VENV)/bin/mypy generators
+	$(VENV)/bin/mypy generators fuzz
 
 bench: $(STAMP)
 	$(PY) benchmarks/generation.py

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from generators.errors import GauntletError
 
@@ -50,7 +51,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
     from generators.ops import catalog
     from generators.spec import Missing
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, spec in sorted(catalog().items()):
         support = {
             fw: ("yes" if not isinstance(spec.lowering(fw), Missing) else f"no: {spec.lowering(fw).reason}")  # type: ignore[union-attr]

@@ -5,8 +5,9 @@ Owns the DType enum only; framework modules are passed in, never imported here.
 
 from __future__ import annotations
 
+import builtins
 import enum
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -24,15 +25,15 @@ class DType(enum.Enum):
     bool = "bool"
 
     @property
-    def is_float(self) -> bool:
+    def is_float(self) -> builtins.bool:
         return self in FLOATS
 
     @property
-    def is_int(self) -> bool:
+    def is_int(self) -> builtins.bool:
         return self in INTS
 
     @property
-    def is_bool(self) -> bool:
+    def is_bool(self) -> builtins.bool:
         return self is DType.bool
 
     @property
@@ -44,8 +45,8 @@ class DType(enum.Enum):
         if self is DType.bfloat16:
             import ml_dtypes
 
-            return np.dtype(ml_dtypes.bfloat16)
-        return np.dtype(self.value)
+            return cast(np.dtype[Any], np.dtype(ml_dtypes.bfloat16))
+        return cast(np.dtype[Any], np.dtype(self.value))
 
     def torch(self, torch: Any) -> Any:
         """The torch dtype, given the torch module."""

@@ -53,9 +53,9 @@ _RULE_ERRORS = (IndexError, ValueError, ZeroDivisionError, KeyError, TypeError)
 
 
 class Instantiator:
-    def __init__(self, limits: Limits = Limits(), budget: SolverBudget = SolverBudget()) -> None:
-        self.limits = limits
-        self.budget = budget
+    def __init__(self, limits: Limits | None = None, budget: SolverBudget | None = None) -> None:
+        self.limits = limits or Limits()
+        self.budget = budget or SolverBudget()
         self.stats = Stats()
 
     def instantiate(
@@ -100,7 +100,7 @@ class Instantiator:
             outputs=outputs,
         )
 
-    def _fail(self) -> None:
+    def _fail(self) -> Instance | None:
         self.stats.failed += 1
         return None
 
@@ -170,7 +170,7 @@ class Instantiator:
             for name, domain in spec.attrs.items():
                 if domain.symbolic:
                     n = domain.length(ctx)  # type: ignore[union-attr]
-                    lo, hi = domain.lo, domain.hi  # type: ignore[union-attr]
+                    lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
                     if n is None:
                         full[name] = self._sample_int(rng, lo, hi)
                     else:
@@ -244,7 +244,7 @@ class Instantiator:
         for name, domain in spec.attrs.items():
             if domain.symbolic:
                 n = domain.length(ctx)  # type: ignore[union-attr]
-                lo, hi = domain.lo, domain.hi  # type: ignore[union-attr]
+                lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
                 if n is None:
                     full[name] = var(f"a_{name}", lo, hi)
                 else:

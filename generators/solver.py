@@ -24,9 +24,10 @@ class Solver:
     """A seeded z3 solver with `check_with_hints`, which prefers a model close to
     random hints (for diversity) and falls back to any model."""
 
-    def __init__(self, seed: int, budget: SolverBudget = SolverBudget()) -> None:
+    def __init__(self, seed: int, budget: SolverBudget | None = None) -> None:
         import z3
 
+        budget = budget or SolverBudget()
         self._z3 = z3
         self._solver = z3.SolverFor("QF_NIA")
         self._solver.set(

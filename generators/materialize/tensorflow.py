@@ -27,7 +27,7 @@ def to_numpy(tensor: Any) -> np.ndarray:
     return np.asarray(tensor.numpy())
 
 
-class GraphModule(tf.Module):
+class GraphModule(tf.Module):  # type: ignore[misc]
     """Runs the graph's nodes in order; __call__(*inputs) takes the `input` placeholders."""
 
     def __init__(self, graph: Graph, weights: Mapping[int, np.ndarray], catalog: Mapping[str, OpSpec]) -> None:

@@ -13,8 +13,8 @@ import numpy as np
 
 from generators.dtypes import DType
 from generators.spec import (
-    Attrs,
     AttrDomain,
+    Attrs,
     Function,
     Missing,
     Operand,
@@ -157,7 +157,7 @@ def no_ties(array: np.ndarray, axis: int | None = None) -> bool:
     if gaps.size == 0:
         return True
     m = margin(array, ulps=16.0, floor=0.0) if array.dtype.kind == "f" or array.dtype.name == "bfloat16" else 0.0
-    scale = m if np.isscalar(m) else np.max(m)
+    scale = float(np.max(m))
     return bool(np.all(gaps > scale))
 
 

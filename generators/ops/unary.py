@@ -8,6 +8,7 @@ framework module.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ SQRT = unary(
 )
 
 
-def reference_rsqrt(np: object, inputs: list, attrs: Attrs) -> object:
+def reference_rsqrt(np: object, inputs: list[Any], attrs: Attrs) -> object:
     return 1.0 / np.sqrt(inputs[0])  # type: ignore[attr-defined]
 
 
@@ -172,7 +173,7 @@ ATANH = unary(
 )
 
 
-def reference_erf(np: object, inputs: list, attrs: Attrs) -> object:
+def reference_erf(np: object, inputs: list[Any], attrs: Attrs) -> object:
     import math
 
     x = inputs[0]
@@ -203,7 +204,7 @@ CEIL = unary(
     reference=Call("np.ceil"), torch=Call("torch.ceil"), tf=Call("tf.math.ceil"),
 )
 
-def tf_trunc(tf: object, inputs: list, attrs: Attrs) -> object:
+def tf_trunc(tf: object, inputs: list[Any], attrs: Attrs) -> object:
     x = inputs[0]
     return tf.where(x < 0, tf.math.ceil(x), tf.math.floor(x))  # type: ignore[attr-defined]
 

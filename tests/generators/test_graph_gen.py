@@ -4,9 +4,8 @@ Hypothesis strategy's shrinking."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis.errors import Found  # noqa: F401 - documents the exception find() raises
-from hypothesis import find
 
 from generators.dtypes import DType
 from generators.errors import GenerationError
