@@ -166,7 +166,8 @@ class GraphGenerator:
         b.add_placeholder(self._start_type(rng), "input")
         failures = 0
         while len(b.nodes) < self.options.max_nodes:
-            backward = rng.random() < self.options.backward_prob
+            # Written so a draw of 0 means forward: Hypothesis shrinks toward the simple path.
+            backward = rng.random() >= 1.0 - self.options.backward_prob
             ok = self._backward(b, rng) if backward else self._forward(b, rng)
             if ok:
                 failures = 0

@@ -53,9 +53,12 @@ _RULE_ERRORS = (IndexError, ValueError, ZeroDivisionError, KeyError, TypeError)
 
 
 class Instantiator:
-    def __init__(self, limits: Limits | None = None, budget: SolverBudget | None = None) -> None:
+    def __init__(
+        self, limits: Limits | None = None, budget: SolverBudget | None = None, fast_tries: int = _FAST_TRIES
+    ) -> None:
         self.limits = limits or Limits()
         self.budget = budget or SolverBudget()
+        self.fast_tries = fast_tries  # 0 sends every instance through z3 (tests use that)
         self.stats = Stats()
 
     def instantiate(
@@ -153,7 +156,7 @@ class Instantiator:
         target: TensorType | None,
     ) -> tuple[list[Shape], dict[str, Any], list[Shape]] | None:
         lim = self.limits
-        for _ in range(_FAST_TRIES):
+        for _ in range(self.fast_tries):
             pool: list[tuple[int, ...]] = [k.shape for k in known if k is not None]
             if target is not None:
                 pool.append(target.shape)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, find, given, settings
-from hypothesis.errors import Found  # noqa: F401 - documents the exception find() raises
 
 from generators.dtypes import DType
 from generators.errors import GenerationError
@@ -68,7 +67,7 @@ def test_failing_property_shrinks_to_a_minimal_graph() -> None:
     smallest = find(
         graphs(max_nodes=8, dtypes=(DType.float32,)),
         lambda g: "exp" in g.op_names(),
-        settings=settings(max_examples=2000, database=None),
+        settings=settings(max_examples=2000, database=None, derandomize=True),
     )
     assert "exp" in smallest.op_names()
     assert len(smallest.nodes) <= 2

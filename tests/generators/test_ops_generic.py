@@ -116,3 +116,25 @@ def test_lowering_helper_names_are_unique() -> None:
                 continue
             for fname, src in function_sources(lowering).items():
                 assert seen.setdefault(fname, src) == src, f"two different helpers named {fname}"
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_solver_path_instances_validate(name: str) -> None:
+    """Instances found by z3 alone (no concrete sampling) satisfy the spec too."""
+    import numpy as np
+
+    from generators.dtypes import ordered
+    from generators.graph_gen import single_node_graph
+    from generators.instantiate import Instantiator, Limits
+
+    spec = catalog()[name]
+    inst = Instantiator(Limits(max_dim=6, max_elements=512), fast_tries=0)
+    rng = np.random.default_rng(5)
+    found = 0
+    for _ in range(20):
+        dtype = ordered(spec.dtypes)[int(rng.integers(len(spec.dtypes)))]
+        instance = inst.instantiate(spec, rng, [None] * spec.arity_range()[0], dtype)
+        if instance is not None:
+            validate(single_node_graph(instance))
+            found += 1
+    assert found >= 5, f"z3 found only {found}/20 instances"
