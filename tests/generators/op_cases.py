@@ -14,6 +14,7 @@ from generators.instantiate import Instantiator, Limits
 from generators.ir import Graph
 from generators.ops import catalog
 from generators.reference import evaluate, graph_outputs
+from generators.symbolic import all_of
 from generators.spec import OpSpec
 from generators.values import Feed, make_feed
 
@@ -90,3 +91,47 @@ def assert_matches(case: Case, actual: list[np.ndarray], framework: str) -> None
             np.testing.assert_allclose(got.astype(np.float64), ref.astype(np.float64), rtol=rtol, atol=atol, err_msg=where)
         else:
             np.testing.assert_array_equal(got, ref.astype(got.dtype), err_msg=where)
+
+
+@dataclass(frozen=True)
+class RawInstance:
+    """Operand types and attributes sampled without solving the constraints."""
+
+    dtype: DType
+    shapes: list[tuple[int, ...]]
+    attrs: dict[str, object]
+    accepted: bool  # what the spec's `requires` says
+
+
+def unconstrained_instances(spec: OpSpec, seed: int, count: int) -> Iterator[RawInstance]:
+    """Near-miss instances: dims from {1, 2, 3}, integer attributes anywhere in their domain,
+    so many violate the constraints and many satisfy them."""
+    from generators.spec import RankCtx
+
+    rng = np.random.default_rng(seed)
+    dtypes = ordered(spec.dtypes)
+    for _ in range(count):
+        dtype = dtypes[int(rng.integers(len(dtypes)))]
+        n = spec.arity_range()[0]
+        ranks = [int(rng.choice([r for r in spec.operand_at(j).ranks if r <= 5])) for j in range(n)]
+        if spec.same_rank:
+            ranks = [ranks[0]] * n
+        ctx_ranks = tuple(ranks)
+        attrs: dict[str, object] = {}
+        for name, domain in spec.attrs.items():
+            ctx = RankCtx(ctx_ranks, dtype, attrs)
+            if not domain.symbolic:
+                attrs[name] = domain.sample(rng, ctx)  # type: ignore[union-attr]
+            else:
+                length = domain.length(ctx)  # type: ignore[union-attr]
+                lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
+                draw = lambda: int(rng.integers(lo, hi + 1))  # noqa: E731
+                attrs[name] = draw() if length is None else tuple(draw() for _ in range(length))
+        shapes = [tuple(int(d) for d in rng.integers(1, 4, size=r)) for r in ranks]
+        try:
+            accepted = bool(all_of(spec.requires(shapes, attrs)))
+            if accepted:
+                spec.infer(shapes, attrs)
+        except (IndexError, ValueError, ZeroDivisionError, KeyError, TypeError):
+            accepted = False
+        yield RawInstance(dtype, shapes, attrs, accepted)

@@ -138,3 +138,48 @@ def test_solver_path_instances_validate(name: str) -> None:
             validate(single_node_graph(instance))
             found += 1
     assert found >= 5, f"z3 found only {found}/20 instances"
+
+
+@pytest.mark.parametrize("framework", ["torch", "tensorflow"])
+@pytest.mark.parametrize("name", OPS)
+def test_constraints_reject_what_frameworks_reject(name: str, framework: str) -> None:
+    """On near-miss instances: whenever the framework raises, the spec rejects too; whenever
+    the spec accepts, the framework runs and returns the inferred shapes."""
+    import numpy as np
+
+    from generators.ir import TensorType
+    from generators.reference import as_tuple
+    from generators.values import sample_array
+    from tests.generators.op_cases import unconstrained_instances
+
+    spec = catalog()[name]
+    lowering = spec.lowering(framework)
+    if isinstance(lowering, Missing):
+        pytest.skip("no lowering")
+    if framework == "torch":
+        import torch as fw
+
+        from generators.materialize.torch import to_tensor
+    else:
+        import tensorflow as fw  # type: ignore[no-redef]
+
+        from generators.materialize.tensorflow import to_tensor  # type: ignore[assignment]
+    rng = np.random.default_rng(6)
+    accepted = 0
+    for raw in unconstrained_instances(spec, seed=7, count=40):
+        tensors = [
+            to_tensor(sample_array(rng, TensorType(s, spec.operand_dtype(j, raw.dtype)), spec.operand_at(j).values))
+            for j, s in enumerate(raw.shapes)
+        ]
+        try:
+            outputs = as_tuple(lowering(fw, tensors, raw.attrs))
+        except Exception as exc:  # noqa: BLE001 - any framework rejection counts
+            assert not raw.accepted, (
+                f"{framework} rejects {raw.shapes} {raw.attrs} ({raw.dtype.value}) but the spec accepts it: "
+                f"{type(exc).__name__}: {str(exc)[:300]}"
+            )
+            continue
+        if raw.accepted:
+            accepted += 1
+            inferred = [tuple(s) for s in spec.infer(raw.shapes, raw.attrs)]
+            assert [tuple(o.shape) for o in outputs] == inferred, f"{raw.shapes} {raw.attrs}"
