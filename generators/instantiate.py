@@ -277,7 +277,7 @@ class Instantiator:
         def value(x: Any) -> Any:
             if isinstance(x, tuple):
                 return tuple(value(e) for e in x)
-            if isinstance(x, int):
+            if not z3.is_expr(x):  # concrete: ints, floats, strings, bools
                 return x
             return model.get(str(x), lo_of(x))
 

@@ -1,7 +1,502 @@
-"""Operator family `activation` (being written). No framework import."""
+"""Activation functions: the ReLU family, smooth and hard sigmoid-likes, shrinkage, PReLU,
+GLU and the softmax family. One block per operator.
+
+No framework import: lowerings receive the framework module.
+"""
 
 from __future__ import annotations
 
-from generators.spec import OpSpec
+from collections.abc import Sequence
+from typing import Any
 
-OPS: tuple[OpSpec, ...] = ()
+import numpy as np
+
+from generators.dtypes import FLOATS, INTS, DType
+from generators.ops._common import margin, unary
+from generators.spec import (
+    Attrs,
+    Axis,
+    Call,
+    Choice,
+    FloatAttr,
+    Operand,
+    OpSpec,
+    Values,
+    same_shape,
+)
+from generators.symbolic import Shape, SymBool, any_of, floordiv, mod
+
+# Integer inputs: the result is fractional, and torch either has no integer kernel or
+# promotes to float (a dtype change the IR does not model); tf has no integer kernel.
+NO_INT = {d: "fractional result: no integer kernel in tf, none or a float promotion in torch" for d in INTS}
+
+# --- the ReLU family ---------------------------------------------------------------------
+
+
+def reference_relu(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return np.maximum(x, np.zeros((), x.dtype))
+
+
+RELU = unary(
+    "relu", FLOATS | INTS,
+    reference=reference_relu, torch=Call("torch.relu"), tf=Call("tf.nn.relu"),
+    excluded_dtypes={DType.bool: "neither framework has a bool ReLU kernel"},
+)
+
+
+def reference_relu6(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return np.minimum(np.maximum(x, np.zeros((), x.dtype)), np.full((), 6, x.dtype))
+
+
+RELU6 = unary(
+    "relu6", FLOATS | INTS,
+    reference=reference_relu6, torch=Call("torch.nn.functional.relu6"), tf=Call("tf.nn.relu6"),
+    excluded_dtypes={DType.bool: "neither framework has a bool ReLU6 kernel"},
+)
+
+
+def reference_leaky_relu(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return np.where(x > 0, x, x * attrs["negative_slope"])
+
+
+def tf_leaky_relu(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    if x.dtype != tf.float64:
+        return tf.nn.leaky_relu(x, alpha=attrs["negative_slope"])
+    # The LeakyRelu kernel's alpha attribute is a float32 (~1e-8 relative error in float64).
+    return tf.where(x > 0, x, x * attrs["negative_slope"])
+
+
+LEAKY_RELU = unary(
+    "leaky_relu", FLOATS, attrs={"negative_slope": FloatAttr(0.01, 0.5)},
+    doc="Slope kept below 1 (tf.nn.leaky_relu documents max(x, slope*x)); tf float64 spells it "
+    "out because the kernel's alpha is a float32.",
+    reference=reference_leaky_relu,
+    torch=Call("torch.nn.functional.leaky_relu", kwargs=(("negative_slope", "negative_slope"),)),
+    tf=tf_leaky_relu,
+    excluded_dtypes={d: "torch has no integer leaky_relu kernel; the slope is fractional" for d in INTS},
+)
+
+
+def reference_elu(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return np.where(x > 0, x, attrs["alpha"] * np.expm1(np.minimum(x, np.zeros((), x.dtype))))
+
+
+def tf_elu(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return tf.where(x > 0, x, attrs["alpha"] * tf.math.expm1(tf.minimum(x, tf.zeros_like(x))))
+
+
+ELU = unary(
+    "elu", FLOATS, attrs={"alpha": FloatAttr(0.1, 2.0)},
+    doc="tf.nn.elu has no alpha, so tf scales expm1 itself.",
+    reference=reference_elu, torch=Call("torch.nn.functional.elu", kwargs=(("alpha", "alpha"),)), tf=tf_elu,
+    excluded_dtypes=NO_INT,
+)
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def reference_selu(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    negative = SELU_ALPHA * np.expm1(np.minimum(x, np.zeros((), x.dtype)))
+    return SELU_SCALE * np.where(x > 0, x, negative)
+
+
+SELU = unary(
+    "selu", FLOATS,
+    reference=reference_selu, torch=Call("torch.selu"), tf=Call("tf.nn.selu"),
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_celu(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    alpha = attrs["alpha"]
+    zero = np.zeros((), x.dtype)
+    return np.maximum(x, zero) + np.minimum(alpha * np.expm1(np.minimum(x, zero) / alpha), zero)
+
+
+def tf_celu(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    alpha = attrs["alpha"]
+    zero = tf.zeros_like(x)
+    return tf.maximum(x, zero) + tf.minimum(alpha * tf.math.expm1(tf.minimum(x, zero) / alpha), zero)
+
+
+CELU = unary(
+    "celu", FLOATS, attrs={"alpha": FloatAttr(0.2, 2.0)},
+    reference=reference_celu, torch=Call("torch.nn.functional.celu", kwargs=(("alpha", "alpha"),)), tf=tf_celu,
+    excluded_dtypes=NO_INT,
+)
+
+# --- smooth gates ----------------------------------------------------------------------------
+
+
+def reference_gelu(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    import math
+
+    x = inputs[0]
+    w = x.astype(np.float64)
+    if attrs["approximate"] == "tanh":
+        gate = np.tanh(math.sqrt(2.0 / math.pi) * (w + 0.044715 * w * w * w))
+    else:
+        gate = np.vectorize(math.erf, otypes=[np.float64])(w / math.sqrt(2.0))
+    return (0.5 * w * (1.0 + gate)).astype(x.dtype)
+
+
+def tf_gelu(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    if x.dtype != tf.float64:
+        return tf.nn.gelu(x, approximate=attrs["approximate"] == "tanh")
+    # tf.nn.gelu casts its constants through float32 (1e-7 relative error in float64).
+    if attrs["approximate"] == "tanh":
+        return 0.5 * x * (1.0 + tf.math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * tf.math.erfc(-x * 0.7071067811865476)
+
+
+GELU = unary(
+    "gelu", FLOATS, attrs={"approximate": Choice(("none", "tanh"))},
+    doc="approximate='tanh' is tf.nn.gelu(approximate=True); tf float64 spells the formula out "
+    "because tf.nn.gelu rounds its constants to float32.",
+    reference=reference_gelu,
+    torch=Call("torch.nn.functional.gelu", kwargs=(("approximate", "approximate"),)),
+    tf=tf_gelu,
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_sigmoid(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return (0.5 * (1.0 + np.tanh(0.5 * x.astype(np.float64)))).astype(x.dtype)
+
+
+SIGMOID = unary(
+    "sigmoid", FLOATS,
+    reference=reference_sigmoid, torch=Call("torch.sigmoid"), tf=Call("tf.math.sigmoid"),
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_silu(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return x * reference_sigmoid(np, [x], attrs)
+
+
+SILU = unary(
+    "silu", FLOATS,
+    reference=reference_silu, torch=Call("torch.nn.functional.silu"), tf=Call("tf.nn.silu"),
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_softplus(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0].astype(np.float64)
+    out = np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+    return out.astype(inputs[0].dtype)
+
+
+SOFTPLUS = unary(
+    "softplus", FLOATS,
+    doc="beta=1. tf switches to x / exp(x) past |x| > -log(eps)-2: in bfloat16 up to 2.5% off "
+    "near |x| = 3 (inside the bfloat16 tolerance); torch switches at x > 20.",
+    reference=reference_softplus, torch=Call("torch.nn.functional.softplus"), tf=Call("tf.math.softplus"),
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_mish(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0].astype(np.float64)
+    return (x * np.tanh(reference_softplus(np, [x], attrs))).astype(inputs[0].dtype)
+
+
+def tf_mish(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return x * tf.math.tanh(tf.math.softplus(x))
+
+
+MISH = unary(
+    "mish", FLOATS,
+    reference=reference_mish, torch=Call("torch.nn.functional.mish"), tf=tf_mish,
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_log_sigmoid(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return -reference_softplus(np, [-inputs[0]], attrs)
+
+
+LOG_SIGMOID = unary(
+    "log_sigmoid", FLOATS,
+    reference=reference_log_sigmoid, torch=Call("torch.nn.functional.logsigmoid"), tf=Call("tf.math.log_sigmoid"),
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_softsign(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return x / (1.0 + np.abs(x))
+
+
+SOFTSIGN = unary(
+    "softsign", FLOATS,
+    reference=reference_softsign, torch=Call("torch.nn.functional.softsign"), tf=Call("tf.nn.softsign"),
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_tanhshrink(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return x - np.tanh(x)
+
+
+def tf_tanhshrink(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return x - tf.math.tanh(x)
+
+
+TANHSHRINK = unary(
+    "tanhshrink", FLOATS,
+    reference=reference_tanhshrink, torch=Call("torch.nn.functional.tanhshrink"), tf=tf_tanhshrink,
+    excluded_dtypes=NO_INT,
+)
+
+# --- hard (piecewise linear) activations -------------------------------------------------------
+
+
+def reference_hardsigmoid(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def tf_hardsigmoid(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return tf.nn.relu6(inputs[0] + 3.0) / 6.0
+
+
+HARDSIGMOID = unary(
+    "hardsigmoid", FLOATS, values=(-4.0, 4.0),
+    doc="torch's relu6(x + 3) / 6 (Keras hard_sigmoid used 0.2x + 0.5, so tf spells it out).",
+    reference=reference_hardsigmoid, torch=Call("torch.nn.functional.hardsigmoid"), tf=tf_hardsigmoid,
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_hardswish(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return x * (np.clip(x + 3.0, 0.0, 6.0) / 6.0)
+
+
+def tf_hardswish(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return x * (tf.nn.relu6(x + 3.0) / 6.0)
+
+
+HARDSWISH = unary(
+    "hardswish", FLOATS, values=(-4.0, 4.0),
+    reference=reference_hardswish, torch=Call("torch.nn.functional.hardswish"), tf=tf_hardswish,
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_hardtanh(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return np.clip(inputs[0], attrs["min_val"], attrs["max_val"])
+
+
+def tf_hardtanh(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return tf.clip_by_value(inputs[0], attrs["min_val"], attrs["max_val"])
+
+
+HARDTANH = unary(
+    "hardtanh", FLOATS, attrs={"min_val": FloatAttr(-1.5, -0.25), "max_val": FloatAttr(0.25, 1.5)},
+    reference=reference_hardtanh,
+    torch=Call("torch.nn.functional.hardtanh", kwargs=(("min_val", "min_val"), ("max_val", "max_val"))),
+    tf=tf_hardtanh,
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_hardshrink(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return np.where(np.abs(x) > attrs["lambd"], x, np.zeros((), x.dtype))
+
+
+def tf_hardshrink(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return tf.where(tf.math.abs(x) > attrs["lambd"], x, tf.zeros_like(x))
+
+
+def _off_shrink_threshold(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
+    x = inputs[0]
+    gap = np.abs(np.abs(x.astype(np.float64)) - attrs["lambd"])
+    return bool(np.all(gap > margin(x)))
+
+
+HARDSHRINK = unary(
+    "hardshrink", FLOATS, attrs={"lambd": Choice((0.5, 1.0, 1.5))},
+    values=Values(-2.0, 2.0, fraction=(0.1, 0.4)), stable=_off_shrink_threshold,
+    doc="Jumps at |x| = lambd; lambd is exact in every dtype and inputs keep away from it.",
+    reference=reference_hardshrink,
+    torch=Call("torch.nn.functional.hardshrink", kwargs=(("lambd", "lambd"),)),
+    tf=tf_hardshrink,
+    excluded_dtypes=NO_INT,
+)
+
+
+def reference_softshrink(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    lambd = attrs["lambd"]
+    return np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, np.zeros((), x.dtype)))
+
+
+def tf_softshrink(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    lambd = attrs["lambd"]
+    return tf.where(x > lambd, x - lambd, tf.where(x < -lambd, x + lambd, tf.zeros_like(x)))
+
+
+SOFTSHRINK = unary(
+    "softshrink", FLOATS, attrs={"lambd": FloatAttr(0.1, 1.0)},
+    reference=reference_softshrink,
+    torch=Call("torch.nn.functional.softshrink", kwargs=(("lambd", "lambd"),)),
+    tf=tf_softshrink,
+    excluded_dtypes=NO_INT,
+)
+
+# --- PReLU: one learned slope per channel (axis 1) or one shared slope ---------------------------
+
+
+def prelu_requires(shapes: Sequence[Shape], attrs: Attrs) -> list[SymBool]:
+    x, w = shapes
+    if len(x) < 2 or len(w) != 1:
+        return [False]
+    return [any_of([w[0] == x[1], w[0] == 1])]
+
+
+def reference_prelu(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, w = inputs
+    slope = w.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return np.where(x > 0, x, slope * x)
+
+
+def torch_prelu(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return torch.nn.functional.prelu(inputs[0], inputs[1])
+
+
+def tf_prelu(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, w = inputs
+    slope = tf.reshape(w, [1, -1] + [1] * (len(x.shape) - 2))
+    return tf.where(x > 0, x, slope * x)
+
+
+PRELU = OpSpec(
+    name="prelu",
+    operands=(
+        Operand("x", ranks=(2, 3, 4)),
+        Operand("weight", ranks=(1,), weight=True, values=(0.0, 0.5)),
+    ),
+    dtypes=frozenset(FLOATS),
+    infer=same_shape,
+    requires=prelu_requires,
+    reference=reference_prelu,
+    torch=torch_prelu,
+    tf=tf_prelu,
+    excluded_dtypes=NO_INT,
+    doc="One slope per channel (dim 1 of a channels-first input), or one shared slope.",
+)
+
+# --- GLU: halves along an axis, a * sigmoid(b) ---------------------------------------------------
+
+
+def glu_requires(shapes: Sequence[Shape], attrs: Attrs) -> list[SymBool]:
+    return [mod(shapes[0][attrs["axis"]], 2) == 0]
+
+
+def glu_infer(shapes: Sequence[Shape], attrs: Attrs) -> list[Shape]:
+    x, axis = shapes[0], attrs["axis"]
+    half = floordiv(x[axis], 2)
+    return [tuple(half if i == axis else d for i, d in enumerate(x))]
+
+
+def reference_glu(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    a, b = np.split(inputs[0], 2, axis=attrs["axis"])
+    return a * reference_sigmoid(np, [b], attrs)
+
+
+def tf_glu(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    a, b = tf.split(inputs[0], 2, axis=attrs["axis"])
+    return a * tf.math.sigmoid(b)
+
+
+GLU = OpSpec(
+    name="glu",
+    operands=(Operand("x", ranks=(1, 2, 3, 4)),),
+    dtypes=frozenset(FLOATS),
+    attrs={"axis": Axis(0)},
+    infer=glu_infer,
+    requires=glu_requires,
+    reference=reference_glu,
+    torch=Call("torch.nn.functional.glu", kwargs=(("dim", "axis"),)),
+    tf=tf_glu,
+    excluded_dtypes=NO_INT,
+    doc="Splits the axis (even length) into halves a, b and returns a * sigmoid(b).",
+)
+
+# --- the softmax family -------------------------------------------------------------------------
+
+
+def reference_softmax(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0].astype(np.float64)
+    e = np.exp(x - np.max(x, axis=attrs["axis"], keepdims=True))
+    return (e / np.sum(e, axis=attrs["axis"], keepdims=True)).astype(inputs[0].dtype)
+
+
+def reference_log_softmax(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0].astype(np.float64)
+    shifted = x - np.max(x, axis=attrs["axis"], keepdims=True)
+    out = shifted - np.log(np.sum(np.exp(shifted), axis=attrs["axis"], keepdims=True))
+    return out.astype(inputs[0].dtype)
+
+
+def reference_softmin(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return reference_softmax(np, [-inputs[0]], attrs)
+
+
+def tf_softmin(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return tf.nn.softmax(-inputs[0], axis=attrs["axis"])
+
+
+SOFTMAX = unary(
+    "softmax", FLOATS, attrs={"axis": Axis(0)}, ranks=(1, 2, 3, 4),
+    reference=reference_softmax,
+    torch=Call("torch.softmax", kwargs=(("dim", "axis"),)),
+    tf=Call("tf.nn.softmax", kwargs=(("axis", "axis"),)),
+    excluded_dtypes=NO_INT,
+)
+
+LOG_SOFTMAX = unary(
+    "log_softmax", FLOATS, attrs={"axis": Axis(0)}, ranks=(1, 2, 3, 4),
+    reference=reference_log_softmax,
+    torch=Call("torch.log_softmax", kwargs=(("dim", "axis"),)),
+    tf=Call("tf.nn.log_softmax", kwargs=(("axis", "axis"),)),
+    excluded_dtypes=NO_INT,
+)
+
+SOFTMIN = unary(
+    "softmin", FLOATS, attrs={"axis": Axis(0)}, ranks=(1, 2, 3, 4),
+    doc="softmax(-x); tf has no softmin.",
+    reference=reference_softmin,
+    torch=Call("torch.nn.functional.softmin", kwargs=(("dim", "axis"),)),
+    tf=tf_softmin,
+    excluded_dtypes=NO_INT,
+)
+
+OPS = (
+    RELU, RELU6, LEAKY_RELU, ELU, SELU, CELU, GELU, SIGMOID, SILU, SOFTPLUS, MISH, LOG_SIGMOID,
+    SOFTSIGN, TANHSHRINK, HARDSIGMOID, HARDSWISH, HARDTANH, HARDSHRINK, SOFTSHRINK, PRELU, GLU,
+    SOFTMAX, LOG_SOFTMAX, SOFTMIN,
+)
