@@ -227,9 +227,10 @@ class Instantiator:
 
         lim = self.limits
         variables: list[tuple[Any, int, int]] = []  # (var, lo, hi)
+        solver = Solver(int(rng.integers(2**31)), self.budget)
 
         def var(name: str, lo: int, hi: int) -> Any:
-            v = z3.Int(name)
+            v = z3.Int(name, solver.ctx)
             variables.append((v, lo, hi))
             return v
 
@@ -267,7 +268,6 @@ class Instantiator:
             constraints.extend(d >= 1 for d in s)
         constraints.extend(v >= lo for v, lo, _ in variables)
         constraints.extend(v <= hi for v, _, hi in variables)
-        solver = Solver(int(rng.integers(2**31)), self.budget)
         solver.add(constraints)
         hints = [v == self._sample_int(rng, lo, hi) for v, lo, hi in variables if rng.random() < 0.5]
         model = solver.check_with_hints(hints)

@@ -22,14 +22,19 @@ class SolverBudget:
 
 class Solver:
     """A seeded z3 solver with `check_with_hints`, which prefers a model close to
-    random hints (for diversity) and falls back to any model."""
+    random hints (for diversity) and falls back to any model.
+
+    Each solver owns a fresh z3 context (`self.ctx`; create its variables there): z3's
+    choices depend on the history of terms in a context, so a shared context would make
+    the model, and hence the graph, depend on everything solved before."""
 
     def __init__(self, seed: int, budget: SolverBudget | None = None) -> None:
         import z3
 
         budget = budget or SolverBudget()
         self._z3 = z3
-        self._solver = z3.SolverFor("QF_NIA")
+        self.ctx = z3.Context()
+        self._solver = z3.SolverFor("QF_NIA", ctx=self.ctx)
         self._solver.set(
             "timeout", budget.timeout_ms, "rlimit", budget.rlimit, "random_seed", seed % (2**31)
         )
@@ -37,7 +42,7 @@ class Solver:
     def add(self, constraints: Iterable[Any]) -> None:
         for c in constraints:
             if isinstance(c, bool):
-                c = self._z3.BoolVal(c)
+                c = self._z3.BoolVal(c, self.ctx)
             self._solver.add(c)
 
     def check_with_hints(self, hints: Iterable[Any]) -> Mapping[str, int] | None:
