@@ -220,6 +220,8 @@ class GraphGenerator:
         chosen: list[tuple[str, int, int] | None] = [None] * n
         known: list[TensorType | None] = [None] * n
         values = b.values()
+        fits: list[tuple[tuple[str, int, int], TensorType]] = []
+        anchor = -1
         if slots:
             anchor = slots[int(rng.integers(len(slots)))]
             fixed = spec.operand_at(anchor).dtype
@@ -228,13 +230,15 @@ class GraphGenerator:
                 if t.rank in spec.operand_at(anchor).ranks
                 and (t.dtype == fixed if fixed is not None else t.dtype in dtypes)
             ]
-            if not fits:
-                return False
+        if slots and not fits and min(spec.operand_at(anchor).ranks) <= self.options.limits.max_rank:
+            return False
+        if slots and fits:
             key, t = fits[int(rng.integers(len(fits)))]
             chosen[anchor], known[anchor] = key, t
             dtype = t.dtype if fixed is None else dtypes[int(rng.integers(len(dtypes)))]
         else:
-            anchor = -1
+            # No operand can take an existing value, or the anchor needs a rank nothing
+            # produces (rank-5 conv3d/pool3d inputs): start from fresh placeholders.
             dtype = dtypes[int(rng.integers(len(dtypes)))]
         for j in slots:
             if j == anchor or rng.random() >= self.options.reuse_prob:

@@ -58,5 +58,7 @@ class Solver:
             if result != z3.sat:
                 return None
         model = self._solver.model()
-        values = {d.name(): model[d].as_long() for d in model.decls()}
+        # Division by a variable adds interpreted functions (div0, mod0) to the model; only
+        # constants are our variables.
+        values = {d.name(): model[d].as_long() for d in model.decls() if d.arity() == 0}
         return values
