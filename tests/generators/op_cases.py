@@ -14,8 +14,8 @@ from generators.instantiate import Instantiator, Limits
 from generators.ir import Graph
 from generators.ops import catalog
 from generators.reference import evaluate, graph_outputs
-from generators.symbolic import all_of
 from generators.spec import OpSpec
+from generators.symbolic import all_of
 from generators.values import Feed, make_feed
 
 # Test tolerances per dtype for one operator against a float64 reference computed from the
@@ -125,8 +125,10 @@ def unconstrained_instances(spec: OpSpec, seed: int, count: int) -> Iterator[Raw
             else:
                 length = domain.length(ctx)  # type: ignore[union-attr]
                 lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
-                draw = lambda: int(rng.integers(lo, hi + 1))  # noqa: E731
-                attrs[name] = draw() if length is None else tuple(draw() for _ in range(length))
+                if length is None:
+                    attrs[name] = int(rng.integers(lo, hi + 1))
+                else:
+                    attrs[name] = tuple(int(v) for v in rng.integers(lo, hi + 1, size=length))
         shapes = [tuple(int(d) for d in rng.integers(1, 4, size=r)) for r in ranks]
         try:
             accepted = bool(all_of(spec.requires(shapes, attrs)))
