@@ -168,7 +168,9 @@ class GraphGenerator:
         while len(b.nodes) < self.options.max_nodes:
             # Written so a draw of 0 means forward: Hypothesis shrinks toward the simple path.
             backward = rng.random() >= 1.0 - self.options.backward_prob
-            ok = self._backward(b, rng) if backward else self._forward(b, rng)
+            # After many misses the values in the graph may fit no operator (e.g. a bool
+            # start with only squeeze allowed): let forward insertion start afresh.
+            ok = self._backward(b, rng) if backward else self._forward(b, rng, fresh=failures >= 50)
             if ok:
                 failures = 0
                 continue
@@ -210,7 +212,7 @@ class GraphGenerator:
         b.nodes[nid] = (inst, tuple(keys))
         return ("n", nid, 0)
 
-    def _forward(self, b: _Builder, rng: np.random.Generator) -> bool:
+    def _forward(self, b: _Builder, rng: np.random.Generator, fresh: bool = False) -> bool:
         spec = self.ops[int(rng.integers(len(self.ops)))]
         n = self._arity(spec, rng)
         dtypes = self._op_dtypes[spec.name]
@@ -230,7 +232,7 @@ class GraphGenerator:
                 if t.rank in spec.operand_at(anchor).ranks
                 and (t.dtype == fixed if fixed is not None else t.dtype in dtypes)
             ]
-        if slots and not fits and min(spec.operand_at(anchor).ranks) <= self.options.limits.max_rank:
+        if slots and not fits and not fresh and min(spec.operand_at(anchor).ranks) <= self.options.limits.max_rank:
             return False
         if slots and fits:
             key, t = fits[int(rng.integers(len(fits)))]
