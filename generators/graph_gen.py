@@ -163,6 +163,7 @@ class GraphGenerator:
         """Generate from any object with the Generator methods used here (random, integers,
         choice, permutation, uniform): a seeded NumPy Generator, or Hypothesis draws."""
         b = _Builder()
+        self.instantiator.new_context()
         b.add_placeholder(self._start_type(rng), "input")
         failures = 0
         while len(b.nodes) < self.options.max_nodes:

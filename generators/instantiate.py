@@ -59,7 +59,29 @@ class Instantiator:
         self.limits = limits or Limits()
         self.budget = budget or SolverBudget()
         self.fast_tries = fast_tries  # 0 sends every instance through z3 (tests use that)
+        self._ctx: Any = None
+        self._probe: Any = None
         self.stats = Stats()
+
+    def new_context(self) -> None:
+        """Start a fresh z3 context at the next solve. Call it where a seed starts (the
+        generator does, per graph): results then depend only on that seed."""
+        self._ctx = None
+
+    def _probe_context(self) -> Any:
+        """A long-lived context for building constraints that are never solved."""
+        if self._probe is None:
+            import z3
+
+            self._probe = z3.Context()
+        return self._probe
+
+    def _context(self) -> Any:
+        if self._ctx is None:  # created lazily: most graphs never need z3
+            import z3
+
+            self._ctx = z3.Context()
+        return self._ctx
 
     def instantiate(
         self,
@@ -226,48 +248,15 @@ class Instantiator:
         import z3
 
         lim = self.limits
-        variables: list[tuple[Any, int, int]] = []  # (var, lo, hi)
-        solver = Solver(int(rng.integers(2**31)), self.budget)
-
-        def var(name: str, lo: int, hi: int) -> Any:
-            v = z3.Int(name, solver.ctx)
-            variables.append((v, lo, hi))
-            return v
-
-        shapes: list[Shape] = []
-        free_shapes: list[Shape] = []
-        for j, (k, rank) in enumerate(zip(known, ranks)):
-            if k is not None:
-                shapes.append(k.shape)
-            else:
-                s = tuple(var(f"d{j}_{p}", 1, lim.max_dim) for p in range(rank))
-                shapes.append(s)
-                free_shapes.append(s)
-        full: dict[str, Any] = dict(attrs)
-        ctx = RankCtx(ranks, dtype, attrs)
-        for name, domain in spec.attrs.items():
-            if domain.symbolic:
-                n = domain.length(ctx)  # type: ignore[union-attr]
-                lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
-                if n is None:
-                    full[name] = var(f"a_{name}", lo, hi)
-                else:
-                    full[name] = tuple(var(f"a_{name}_{i}", lo, hi) for i in range(n))
-        try:
-            constraints: list[SymBool] = list(spec.requires(shapes, full))
-            if any(c is False for c in constraints):
-                return None
-            outs = [tuple(s) for s in spec.infer(shapes, full)]
-        except _RULE_ERRORS:
+        seed = int(rng.integers(2**31))
+        # Most rejections are constant (a rank or a known dim rules the op out): find them in
+        # a scratch context first, so the per-graph context is touched only by real solves.
+        if self._build(spec, known, ranks, dtype, attrs, target, self._probe_context()) is None:
             return None
-        if target is not None:
-            if not outs or len(outs[0]) != target.rank:
-                return None
-            constraints.extend(d == t for d, t in zip(outs[0], target.shape))
-        for s in outs:
-            constraints.extend(d >= 1 for d in s)
-        constraints.extend(v >= lo for v, lo, _ in variables)
-        constraints.extend(v <= hi for v, _, hi in variables)
+        built = self._build(spec, known, ranks, dtype, attrs, target, self._context())
+        assert built is not None
+        variables, shapes, full, constraints = built
+        solver = Solver(seed, self._context(), self.budget)
         solver.add(constraints)
         hints = [v == self._sample_int(rng, lo, hi) for v, lo, hi in variables if rng.random() < 0.5]
         model = solver.check_with_hints(hints)
@@ -301,3 +290,56 @@ class Instantiator:
         if any(prod(s) > lim.max_elements for s in [*c_shapes, *c_outs]):
             return None
         return c_shapes, c_attrs, c_outs
+
+    def _build(
+        self,
+        spec: OpSpec,
+        known: Sequence[TensorType | None],
+        ranks: tuple[int, ...],
+        dtype: DType,
+        attrs: dict[str, Any],
+        target: TensorType | None,
+        z3ctx: Any,
+    ) -> tuple[list[tuple[Any, int, int]], list[Shape], dict[str, Any], list[SymBool]] | None:
+        """z3 variables, symbolic shapes and attributes, and the constraints of one instance
+        in `z3ctx`; None when a constraint is constantly false."""
+        import z3
+
+        variables: list[tuple[Any, int, int]] = []  # (var, lo, hi)
+
+        def var(name: str, lo: int, hi: int) -> Any:
+            v = z3.Int(name, z3ctx)
+            variables.append((v, lo, hi))
+            return v
+
+        shapes: list[Shape] = []
+        for j, (k, rank) in enumerate(zip(known, ranks)):
+            shapes.append(k.shape if k is not None else tuple(var(f"d{j}_{p}", 1, self.limits.max_dim) for p in range(rank)))
+        full: dict[str, Any] = dict(attrs)
+        ctx = RankCtx(ranks, dtype, attrs)
+        for name, domain in spec.attrs.items():
+            if domain.symbolic:
+                n = domain.length(ctx)  # type: ignore[union-attr]
+                lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
+                if n is None:
+                    full[name] = var(f"a_{name}", lo, hi)
+                else:
+                    full[name] = tuple(var(f"a_{name}_{i}", lo, hi) for i in range(n))
+        try:
+            constraints: list[SymBool] = list(spec.requires(shapes, full))
+            if any(c is False for c in constraints):
+                return None
+            outs = [tuple(s) for s in spec.infer(shapes, full)]
+        except _RULE_ERRORS:
+            return None
+        if target is not None:
+            if not outs or len(outs[0]) != target.rank:
+                return None
+            constraints.extend(d == t for d, t in zip(outs[0], target.shape))
+        for s in outs:
+            constraints.extend(d >= 1 for d in s)
+        if any(c is False for c in constraints):
+            return None
+        constraints.extend(v >= lo for v, lo, _ in variables)
+        constraints.extend(v <= hi for v, _, hi in variables)
+        return variables, shapes, full, constraints

@@ -24,16 +24,16 @@ class Solver:
     """A seeded z3 solver with `check_with_hints`, which prefers a model close to
     random hints (for diversity) and falls back to any model.
 
-    Each solver owns a fresh z3 context (`self.ctx`; create its variables there): z3's
-    choices depend on the history of terms in a context, so a shared context would make
-    the model, and hence the graph, depend on everything solved before."""
+    z3's choices depend on the history of terms in its context, so callers pass a context
+    whose history is itself determined by their seed (the generator uses one per graph);
+    a process-wide context would make the model depend on everything solved before."""
 
-    def __init__(self, seed: int, budget: SolverBudget | None = None) -> None:
+    def __init__(self, seed: int, ctx: Any, budget: SolverBudget | None = None) -> None:
         import z3
 
         budget = budget or SolverBudget()
         self._z3 = z3
-        self.ctx = z3.Context()
+        self.ctx = ctx
         self._solver = z3.SolverFor("QF_NIA", ctx=self.ctx)
         self._solver.set(
             "timeout", budget.timeout_ms, "rlimit", budget.rlimit, "random_seed", seed % (2**31)
