@@ -1,25 +1,41 @@
-"""Reductions over axes (sum, mean, prod, max, min, all, any, logsumexp) and arg-reductions
-(argmax, argmin). Axes are sorted non-negative ints; keepdims is an attribute. No framework
-import.
+"""Reductions over axes (sum, mean, prod, max, min, all, any, logsumexp, var, std),
+arg-reductions (argmax, argmin) and scans (cumsum, cumprod). Axes are sorted non-negative
+ints; keepdims is an attribute. No framework import: lowerings receive the framework module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from generators.dtypes import FLOATS, INTS, SIGNED_INTS, DType
-from generators.ops._common import no_ties
-from generators.spec import Attrs, Axes, Axis, Call, Choice, Operand, OpSpec
-from generators.symbolic import Shape, SymBool
+from generators.dtypes import FLOATS, INTS, NUMERIC, DType
+from generators.ops._common import margin
+from generators.spec import (
+    Attrs,
+    Axes,
+    Axis,
+    Call,
+    Choice,
+    Operand,
+    OpSpec,
+    Tolerance,
+    ValueDomain,
+    same_shape,
+)
 
 KEEPDIMS = Choice((False, True))
 RANKS = (1, 2, 3, 4)
 
+NO_BOOL = {DType.bool: "tf has no bool kernel for it (torch promotes bool to int64)"}
+FLOAT_ONLY = {
+    **{d: "fractional result: tf has no integer kernel, torch errors or promotes to float" for d in INTS},
+    DType.bool: "fractional result: no bool kernel in tf",
+}
 
-def reduced_shape(shapes: Sequence[Shape], attrs: Attrs) -> Sequence[Shape]:
+
+def reduced_shape(shapes: Sequence[Any], attrs: Attrs) -> Sequence[Any]:
     axes = attrs["axes"] if "axes" in attrs else (attrs["axis"],)
     shape = shapes[0]
     if attrs["keepdims"]:
@@ -27,7 +43,19 @@ def reduced_shape(shapes: Sequence[Shape], attrs: Attrs) -> Sequence[Shape]:
     return (tuple(d for i, d in enumerate(shape) if i not in axes),)
 
 
-def _reduction(name: str, dtypes: Iterable[DType], reference: Any, torch: Any, tf: Any, values: tuple[float, float] | None = None, doc: str = "") -> OpSpec:
+def _reduction(
+    name: str,
+    dtypes: Iterable[DType],
+    reference: Any,
+    torch: Any,
+    tf: Any,
+    *,
+    values: ValueDomain | None = None,
+    stable: Any = None,
+    excluded: Mapping[DType, str] | None = None,
+    tolerances: tuple[Tolerance, ...] = (),
+    doc: str = "",
+) -> OpSpec:
     return OpSpec(
         name=name,
         operands=(Operand("x", ranks=RANKS, values=values),),
@@ -37,8 +65,26 @@ def _reduction(name: str, dtypes: Iterable[DType], reference: Any, torch: Any, t
         reference=reference,
         torch=torch,
         tf=tf,
+        stable=stable,
+        excluded_dtypes=dict(excluded or {}),
+        tolerances=tolerances,
         doc=doc,
     )
+
+
+def _tf_reduce(path: str) -> Call:
+    return Call(path, (("axis", "axes"), ("keepdims", "keepdims")))
+
+
+def _np_reduce(path: str) -> Call:
+    return Call(path, (("axis", "axes"), ("keepdims", "keepdims")))
+
+
+def _torch_reduce(path: str) -> Call:
+    return Call(path, (("dim", "axes"), ("keepdim", "keepdims")))
+
+
+# --- sums and products ---------------------------------------------------------------------
 
 
 def reference_sum(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
@@ -46,71 +92,68 @@ def reference_sum(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return np.sum(x, axis=attrs["axes"], keepdims=attrs["keepdims"]).astype(x.dtype)
 
 
+def torch_sum(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return torch.sum(x, dim=attrs["axes"], keepdim=attrs["keepdims"], dtype=x.dtype)
+
+
+SUM = _reduction(
+    "sum", NUMERIC, reference_sum, torch_sum, _tf_reduce("tf.math.reduce_sum"),
+    excluded=NO_BOOL,
+    doc="Integer sums keep the input dtype (torch would promote to int64; the lowering asks for "
+    "the input dtype); overflowing inputs are rejected by the value search.",
+)
+
+MEAN = _reduction(
+    "mean", FLOATS, _np_reduce("np.mean"), _torch_reduce("torch.mean"), _tf_reduce("tf.math.reduce_mean"),
+    excluded={**FLOAT_ONLY, **{d: "torch.mean rejects integer inputs; tf truncates the integer mean" for d in INTS}},
+)
+
+
 def reference_prod(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     x = inputs[0]
     return np.prod(x, axis=attrs["axes"], keepdims=attrs["keepdims"]).astype(x.dtype)
 
 
-def torch_sum(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
-    x = inputs[0]
-    return torch.sum(x, dim=attrs["axes"], keepdim=attrs["keepdims"]).to(x.dtype)
-
-
 def torch_prod(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # torch.prod reduces one dim at a time; descending order keeps the other indices valid.
     x = inputs[0]
     for axis in sorted(attrs["axes"], reverse=True):
-        x = torch.prod(x, dim=axis, keepdim=True).to(inputs[0].dtype)
-    if not attrs["keepdims"]:
-        x = x.reshape([d for i, d in enumerate(x.shape) if i not in attrs["axes"]])
+        x = torch.prod(x, dim=axis, keepdim=attrs["keepdims"], dtype=inputs[0].dtype)
     return x
 
 
-SUM = _reduction(
-    "sum", FLOATS | SIGNED_INTS, reference_sum, torch_sum,
-    Call("tf.math.reduce_sum", (("axis", "axes"), ("keepdims", "keepdims"))),
-    doc="Integer sums keep the input dtype (torch would promote to int64; the lowering casts back).",
-)
-
-MEAN = _reduction(
-    "mean", FLOATS,
-    Call("np.mean", (("axis", "axes"), ("keepdims", "keepdims"))),
-    Call("torch.mean", (("dim", "axes"), ("keepdim", "keepdims"))),
-    Call("tf.math.reduce_mean", (("axis", "axes"), ("keepdims", "keepdims"))),
-)
-
 PROD = _reduction(
-    "prod", FLOATS | SIGNED_INTS, reference_prod, torch_prod,
-    Call("tf.math.reduce_prod", (("axis", "axes"), ("keepdims", "keepdims"))),
-    values=(-1.5, 1.5),
+    "prod", NUMERIC, reference_prod, torch_prod, _tf_reduce("tf.math.reduce_prod"),
+    values=(-2.0, 2.0), excluded=NO_BOOL,
+    doc="torch.prod takes one dim, so the torch lowering reduces the axes one by one.",
 )
+
+# --- extrema -------------------------------------------------------------------------------
 
 REDUCE_MAX = _reduction(
-    "reduce_max", FLOATS | INTS,
-    Call("np.max", (("axis", "axes"), ("keepdims", "keepdims"))),
-    Call("torch.amax", (("dim", "axes"), ("keepdim", "keepdims"))),
-    Call("tf.math.reduce_max", (("axis", "axes"), ("keepdims", "keepdims"))),
+    "reduce_max", NUMERIC, _np_reduce("np.max"), _torch_reduce("torch.amax"), _tf_reduce("tf.math.reduce_max"),
+    excluded=NO_BOOL,
 )
 
 REDUCE_MIN = _reduction(
-    "reduce_min", FLOATS | INTS,
-    Call("np.min", (("axis", "axes"), ("keepdims", "keepdims"))),
-    Call("torch.amin", (("dim", "axes"), ("keepdim", "keepdims"))),
-    Call("tf.math.reduce_min", (("axis", "axes"), ("keepdims", "keepdims"))),
+    "reduce_min", NUMERIC, _np_reduce("np.min"), _torch_reduce("torch.amin"), _tf_reduce("tf.math.reduce_min"),
+    excluded=NO_BOOL,
 )
 
+# --- logical -------------------------------------------------------------------------------
+
 ALL = _reduction(
-    "all", {DType.bool},
-    Call("np.all", (("axis", "axes"), ("keepdims", "keepdims"))),
-    Call("torch.all", (("dim", "axes"), ("keepdim", "keepdims"))),
-    Call("tf.math.reduce_all", (("axis", "axes"), ("keepdims", "keepdims"))),
+    "all", {DType.bool}, _np_reduce("np.all"), _torch_reduce("torch.all"), _tf_reduce("tf.math.reduce_all"),
+    excluded={d: "tf.math.reduce_all takes bool only" for d in NUMERIC},
 )
 
 ANY = _reduction(
-    "any", {DType.bool},
-    Call("np.any", (("axis", "axes"), ("keepdims", "keepdims"))),
-    Call("torch.any", (("dim", "axes"), ("keepdim", "keepdims"))),
-    Call("tf.math.reduce_any", (("axis", "axes"), ("keepdims", "keepdims"))),
+    "any", {DType.bool}, _np_reduce("np.any"), _torch_reduce("torch.any"), _tf_reduce("tf.math.reduce_any"),
+    excluded={d: "tf.math.reduce_any takes bool only" for d in NUMERIC},
 )
+
+# --- logsumexp and moments -----------------------------------------------------------------
 
 
 def reference_logsumexp(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
@@ -121,38 +164,103 @@ def reference_logsumexp(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
 
 
 LOGSUMEXP = _reduction(
-    "logsumexp", FLOATS, reference_logsumexp,
-    Call("torch.logsumexp", (("dim", "axes"), ("keepdim", "keepdims"))),
-    Call("tf.math.reduce_logsumexp", (("axis", "axes"), ("keepdims", "keepdims"))),
+    "logsumexp", FLOATS, reference_logsumexp, _torch_reduce("torch.logsumexp"),
+    _tf_reduce("tf.math.reduce_logsumexp"),
+    excluded=FLOAT_ONLY,
 )
 
 
-def _no_ties_along_axis(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
-    return no_ties(inputs[0], axis=attrs["axis"])
+def reference_var(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return np.var(inputs[0], axis=attrs["axes"], keepdims=attrs["keepdims"])
 
 
-def _arg_requires(shapes: Sequence[Shape], attrs: Attrs) -> Iterable[SymBool]:
-    return ()
+def reference_std(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return np.std(inputs[0], axis=attrs["axes"], keepdims=attrs["keepdims"])
 
 
-def _arg_reduction(name: str, reference: Any, torch: Any, tf: Any) -> OpSpec:
+def torch_var(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return torch.var(inputs[0], dim=attrs["axes"], correction=0, keepdim=attrs["keepdims"])
+
+
+def torch_std(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return torch.std(inputs[0], dim=attrs["axes"], correction=0, keepdim=attrs["keepdims"])
+
+
+def _spread_groups(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
+    """Every reduced group of two or more values has a variance well above rounding noise, so
+    the square root in std is well conditioned (one-value groups have variance exactly 0)."""
+    x = inputs[0]
+    axes = attrs["axes"]
+    if int(np.prod([x.shape[a] for a in axes])) <= 1:
+        return True
+    w = x.astype(np.float64)
+    var = np.var(w, axis=axes)
+    scale = np.mean(w * w, axis=axes)
+    return bool(np.all(var > 0.05 * scale + 1e-9))
+
+
+VAR = _reduction(
+    "var", FLOATS, reference_var, torch_var, _tf_reduce("tf.math.reduce_variance"),
+    excluded=FLOAT_ONLY,
+    doc="Population variance (correction 0), as tf.math.reduce_variance computes it.",
+)
+
+STD = _reduction(
+    "std", FLOATS, reference_std, torch_std, _tf_reduce("tf.math.reduce_std"),
+    stable=_spread_groups, excluded=FLOAT_ONLY,
+    doc="Population standard deviation (correction 0); groups keep a clear spread, where the "
+    "square root is well conditioned.",
+)
+
+# --- arg-reductions ------------------------------------------------------------------------
+
+
+def _sorted_along(x: np.ndarray, axis: int, largest: bool) -> np.ndarray:
+    s = np.sort(np.moveaxis(x.astype(np.float64), axis, -1), axis=-1)
+    return s[..., ::-1] if largest else s
+
+
+def distinct_extremes(x: np.ndarray, axis: int, count: int, largest: bool) -> bool:
+    """True if the `count` largest (or smallest) values along `axis` and the next one are
+    pairwise apart by more than rounding noise: the arg-extreme / top-k indices are unique."""
+    if x.size == 0 or x.shape[axis] <= 1:
+        return True
+    s = _sorted_along(x, axis, largest)[..., : count + 1]
+    gaps = np.abs(np.diff(s, axis=-1))
+    if not (x.dtype.kind == "f" or x.dtype.name == "bfloat16"):
+        return bool(np.all(gaps > 0))
+    # Rounding noise of the dtype at the magnitude of the two neighbours (x's own dtype).
+    noise = margin(s.astype(x.dtype), ulps=8.0)
+    return bool(np.all(gaps > np.maximum(noise[..., 1:], noise[..., :-1])))
+
+
+def _unique_max(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
+    return distinct_extremes(inputs[0], attrs["axis"], 1, True)
+
+
+def _unique_min(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
+    return distinct_extremes(inputs[0], attrs["axis"], 1, False)
+
+
+def _int64_output(t: DType, attrs: Attrs) -> Sequence[DType]:
+    return (DType.int64,)
+
+
+def _arg_reduction(name: str, reference: Any, torch: Any, tf: Any, stable: Any) -> OpSpec:
     return OpSpec(
         name=name,
         operands=(Operand("x", ranks=RANKS),),
-        dtypes=FLOATS | SIGNED_INTS,
+        dtypes=NUMERIC,
         attrs={"axis": Axis(), "keepdims": KEEPDIMS},
         infer=reduced_shape,
         out_dtypes=_int64_output,
         reference=reference,
         torch=torch,
         tf=tf,
-        stable=_no_ties_along_axis,
-        doc="Inputs are kept free of ties along the axis, where frameworks may pick different indices.",
+        stable=stable,
+        excluded_dtypes={DType.bool: "torch has no bool argmax/argmin kernel"},
+        doc="The extreme along the axis is kept unique: on ties frameworks may pick different indices.",
     )
-
-
-def _int64_output(t: DType, attrs: Attrs) -> Sequence[DType]:
-    return (DType.int64,)
 
 
 def reference_argmax(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
@@ -173,7 +281,57 @@ def tf_argmin(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.expand_dims(out, attrs["axis"]) if attrs["keepdims"] else out
 
 
-ARGMAX = _arg_reduction("argmax", reference_argmax, Call("torch.argmax", (("dim", "axis"), ("keepdim", "keepdims"))), tf_argmax)
-ARGMIN = _arg_reduction("argmin", reference_argmin, Call("torch.argmin", (("dim", "axis"), ("keepdim", "keepdims"))), tf_argmin)
+ARGMAX = _arg_reduction(
+    "argmax", reference_argmax, Call("torch.argmax", (("dim", "axis"), ("keepdim", "keepdims"))), tf_argmax,
+    _unique_max,
+)
+ARGMIN = _arg_reduction(
+    "argmin", reference_argmin, Call("torch.argmin", (("dim", "axis"), ("keepdim", "keepdims"))), tf_argmin,
+    _unique_min,
+)
 
-OPS = (SUM, MEAN, PROD, REDUCE_MAX, REDUCE_MIN, ALL, ANY, LOGSUMEXP, ARGMAX, ARGMIN)
+# --- scans ---------------------------------------------------------------------------------
+
+
+def reference_cumsum(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return np.cumsum(x, axis=attrs["axis"]).astype(x.dtype)
+
+
+def reference_cumprod(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return np.cumprod(x, axis=attrs["axis"]).astype(x.dtype)
+
+
+def torch_cumsum(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return torch.cumsum(x, dim=attrs["axis"], dtype=x.dtype)
+
+
+def torch_cumprod(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return torch.cumprod(x, dim=attrs["axis"], dtype=x.dtype)
+
+
+def _scan(name: str, reference: Any, torch: Any, tf: Any, values: ValueDomain | None = None) -> OpSpec:
+    return OpSpec(
+        name=name,
+        operands=(Operand("x", ranks=RANKS, values=values),),
+        dtypes=NUMERIC,
+        attrs={"axis": Axis()},
+        infer=same_shape,
+        reference=reference,
+        torch=torch,
+        tf=tf,
+        excluded_dtypes=NO_BOOL,
+        doc="Inclusive scan along one axis, in the input dtype (torch is asked not to promote ints).",
+    )
+
+
+CUMSUM = _scan("cumsum", reference_cumsum, torch_cumsum, Call("tf.math.cumsum", (("axis", "axis"),)))
+CUMPROD = _scan("cumprod", reference_cumprod, torch_cumprod, Call("tf.math.cumprod", (("axis", "axis"),)), values=(-2.0, 2.0))
+
+OPS = (
+    SUM, MEAN, PROD, REDUCE_MAX, REDUCE_MIN, ALL, ANY, LOGSUMEXP, VAR, STD, ARGMAX, ARGMIN, CUMSUM,
+    CUMPROD,
+)
