@@ -7,7 +7,7 @@ the remaining integers (free operand dims, integer attributes) are first sampled
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,28 @@ class Stats:
 _FAST_TRIES = 8
 # An op's shape rule may index past a rank it does not accept; such a sample is just rejected.
 _RULE_ERRORS = (IndexError, ValueError, ZeroDivisionError, KeyError, TypeError)
+
+
+def with_int_attrs(
+    spec: OpSpec,
+    ranks: tuple[int, ...],
+    dtype: DType,
+    attrs: dict[str, Any],
+    make: Callable[[str, int, int], Any],
+) -> dict[str, Any]:
+    """`attrs` plus a value for every integer attribute (IntAttr, IntsAttr), each made by
+    `make(variable name, lo, hi)`: a sample on the fast path, a z3 variable when solving."""
+    full = dict(attrs)
+    ctx = RankCtx(ranks, dtype, attrs)
+    for name, domain in spec.attrs.items():
+        if domain.symbolic:
+            n = domain.length(ctx)  # type: ignore[union-attr]
+            lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
+            if n is None:
+                full[name] = make(f"a_{name}", lo, hi)
+            else:
+                full[name] = tuple(make(f"a_{name}_{i}", lo, hi) for i in range(n))
+    return full
 
 
 class Instantiator:
@@ -190,16 +212,7 @@ class Instantiator:
                 shape = tuple(self._sample_dim(rng, pool, rank - 1 - p) for p in range(rank))
                 pool.append(shape)
                 shapes.append(shape)
-            full = dict(attrs)
-            ctx = RankCtx(ranks, dtype, attrs)
-            for name, domain in spec.attrs.items():
-                if domain.symbolic:
-                    n = domain.length(ctx)  # type: ignore[union-attr]
-                    lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
-                    if n is None:
-                        full[name] = self._sample_int(rng, lo, hi)
-                    else:
-                        full[name] = tuple(self._sample_int(rng, lo, hi) for _ in range(n))
+            full = with_int_attrs(spec, ranks, dtype, attrs, lambda _, lo, hi: self._sample_int(rng, lo, hi))
             try:
                 if not all_of(spec.requires(shapes, full)):
                     continue
@@ -315,16 +328,7 @@ class Instantiator:
         shapes: list[Shape] = []
         for j, (k, rank) in enumerate(zip(known, ranks)):
             shapes.append(k.shape if k is not None else tuple(var(f"d{j}_{p}", 1, self.limits.max_dim) for p in range(rank)))
-        full: dict[str, Any] = dict(attrs)
-        ctx = RankCtx(ranks, dtype, attrs)
-        for name, domain in spec.attrs.items():
-            if domain.symbolic:
-                n = domain.length(ctx)  # type: ignore[union-attr]
-                lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
-                if n is None:
-                    full[name] = var(f"a_{name}", lo, hi)
-                else:
-                    full[name] = tuple(var(f"a_{name}_{i}", lo, hi) for i in range(n))
+        full = with_int_attrs(spec, ranks, dtype, attrs, var)
         try:
             constraints: list[SymBool] = list(spec.requires(shapes, full))
             if any(c is False for c in constraints):

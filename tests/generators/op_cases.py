@@ -10,7 +10,7 @@ import numpy as np
 
 from generators.dtypes import DType, ordered
 from generators.graph_gen import single_node_graph
-from generators.instantiate import Instantiator, Limits
+from generators.instantiate import Instantiator, Limits, with_int_attrs
 from generators.ir import Graph
 from generators.ops import catalog
 from generators.reference import evaluate, graph_outputs
@@ -117,18 +117,11 @@ def unconstrained_instances(spec: OpSpec, seed: int, count: int) -> Iterator[Raw
         if spec.same_rank:
             ranks = [ranks[0]] * n
         ctx_ranks = tuple(ranks)
-        attrs: dict[str, object] = {}
+        structural: dict[str, object] = {}
         for name, domain in spec.attrs.items():
-            ctx = RankCtx(ctx_ranks, dtype, attrs)
             if not domain.symbolic:
-                attrs[name] = domain.sample(rng, ctx)  # type: ignore[union-attr]
-            else:
-                length = domain.length(ctx)  # type: ignore[union-attr]
-                lo, hi = int(domain.lo), int(domain.hi)  # type: ignore[union-attr]
-                if length is None:
-                    attrs[name] = int(rng.integers(lo, hi + 1))
-                else:
-                    attrs[name] = tuple(int(v) for v in rng.integers(lo, hi + 1, size=length))
+                structural[name] = domain.sample(rng, RankCtx(ctx_ranks, dtype, structural))  # type: ignore[union-attr]
+        attrs = with_int_attrs(spec, ctx_ranks, dtype, structural, lambda _, lo, hi: int(rng.integers(lo, hi + 1)))
         shapes = [tuple(int(d) for d in rng.integers(1, 4, size=r)) for r in ranks]
         try:
             accepted = bool(all_of(spec.requires(shapes, attrs)))
