@@ -252,6 +252,9 @@ class OpSpec:
     torch: Function | Missing
     tf: Function | Missing
     attrs: Mapping[str, AttrDomain] = field(default_factory=dict)
+    # The ONNX lowering receives a `generators.materialize.onnx.OnnxBuilder` as `fw` and
+    # the input value names; `Call("onnx.Exp")` emits one node of that type.
+    onnx: Function | Missing = Missing("no ONNX lowering yet")
     requires: Callable[[Sequence[Shape], Attrs], Iterable[SymBool]] = _no_requires
     out_dtypes: Callable[[DType, Attrs], Sequence[DType]] | None = None
     variadic: tuple[int, int] | None = None  # the last operand repeats min..max times
@@ -289,7 +292,7 @@ class OpSpec:
         return out if len(out) == count else out + (out[-1],) * (count - len(out))
 
     def lowering(self, framework: str) -> Function | Missing:
-        return {"torch": self.torch, "tensorflow": self.tf, "numpy": self.reference}[framework]
+        return {"torch": self.torch, "tensorflow": self.tf, "numpy": self.reference, "onnx": self.onnx}[framework]
 
 
 def same_shape(shapes: Sequence[Shape], attrs: Attrs) -> Sequence[Shape]:
