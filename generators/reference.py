@@ -14,6 +14,7 @@ from generators.ir import Graph, InputRef, Node, ValueRef
 from generators.spec import Missing, OpSpec
 
 NodeCheck = Callable[[int, Node, Sequence[np.ndarray], Sequence[np.ndarray]], bool]
+Perturb = Callable[[int, Node, tuple[np.ndarray, ...]], tuple[np.ndarray, ...]]
 
 
 class NoReference(GauntletError):
@@ -47,10 +48,14 @@ def evaluate(
     *,
     wide: bool = False,
     check: NodeCheck | None = None,
+    perturb: Perturb | None = None,
+    perturb_inputs: Perturb | None = None,
 ) -> list[tuple[np.ndarray, ...]] | None:
     """All node outputs for `feed` (one array per placeholder). With `wide`, every node
     computes in float64/int64 (the high-precision reference). `check(i, node, inputs,
-    outputs)` may veto a node; then None is returned."""
+    outputs)` may veto a node; then None is returned. `perturb(i, node, outputs)` may
+    replace a node's outputs before later nodes see them, `perturb_inputs(i, node,
+    inputs)` the inputs one node sees (rounding-noise experiments)."""
     results: list[tuple[np.ndarray, ...]] = []
 
     def get(ref: ValueRef) -> np.ndarray:
@@ -61,11 +66,15 @@ def evaluate(
 
     for i, node in enumerate(graph.nodes):
         inputs = [get(r) for r in node.inputs]
+        if perturb_inputs is not None:
+            inputs = list(perturb_inputs(i, node, tuple(inputs)))
         outputs = run_reference(catalog[node.op], inputs, node.attr_map)
         if not wide:
             outputs = tuple(o.astype(t.dtype.numpy(), copy=False) for o, t in zip(outputs, node.outputs))
         if check is not None and not check(i, node, inputs, outputs):
             return None
+        if perturb is not None:
+            outputs = perturb(i, node, outputs)
         results.append(outputs)
     return results
 

@@ -40,10 +40,8 @@ ELEM_TYPE: Mapping[DType, int] = {
 def tensor_proto(array: np.ndarray, name: str) -> TensorProto:
     """A TensorProto for any Gauntlet dtype (bfloat16 stored as its raw 16-bit pattern)."""
     if array.dtype.name == "bfloat16":
-        proto = helper.make_tensor(name, TensorProto.BFLOAT16, array.shape, [], raw=False)
-        proto.raw_data = np.ascontiguousarray(array).view(np.uint16).tobytes()
-        del proto.int32_data[:]
-        return proto
+        raw = np.array(array, order="C").view(np.uint16).tobytes()
+        return helper.make_tensor(name, TensorProto.BFLOAT16, list(array.shape), raw, raw=True)
     return numpy_helper.from_array(np.asarray(array), name)
 
 
@@ -127,10 +125,15 @@ def _value_info(name: str, ttype: TensorType) -> onnx.ValueInfoProto:
 
 
 def to_onnx(
-    graph: Graph, weights: Mapping[int, np.ndarray], catalog: Mapping[str, OpSpec] | None = None
+    graph: Graph,
+    weights: Mapping[int, np.ndarray],
+    catalog: Mapping[str, OpSpec] | None = None,
+    bfloat16_io_as_float32: bool = False,
 ) -> onnx.ModelProto:
     """The ONNX model of `graph`; raises NotImplementedError for an operator without an
-    ONNX lowering (the reason included)."""
+    ONNX lowering (the reason included). With `bfloat16_io_as_float32`, bfloat16 inputs
+    and outputs cross the model boundary as float32 with exact Casts inside (onnxruntime's
+    Python API cannot feed or fetch bfloat16 arrays)."""
     if catalog is None:
         from generators.ops import catalog as full_catalog
 
@@ -142,6 +145,9 @@ def to_onnx(
         ref = InputRef(i)
         if i in weights and p.kind == "weight":
             names[ref] = g.const(weights[i], p.type.dtype)
+        elif bfloat16_io_as_float32 and p.type.dtype is DType.bfloat16:
+            inputs.append(_value_info(f"in{i}", TensorType(p.type.shape, DType.float32)))
+            names[ref] = g.cast(f"in{i}", DType.bfloat16)
         else:
             names[ref] = f"in{i}"
             inputs.append(_value_info(names[ref], p.type))
@@ -158,9 +164,13 @@ def to_onnx(
             g.types[name] = ttype
     outputs = []
     for k, ref in enumerate(graph.outputs):
-        name = f"out{k}"
-        g.nodes.append(helper.make_node("Identity", [names[ref]], [name]))
-        outputs.append(_value_info(name, graph.type_of(ref)))
+        name, ttype = f"out{k}", graph.type_of(ref)
+        if bfloat16_io_as_float32 and ttype.dtype is DType.bfloat16:
+            g.nodes.append(helper.make_node("Cast", [names[ref]], [name], to=TensorProto.FLOAT))
+            ttype = TensorType(ttype.shape, DType.float32)
+        else:
+            g.nodes.append(helper.make_node("Identity", [names[ref]], [name]))
+        outputs.append(_value_info(name, ttype))
     model = helper.make_model(
         helper.make_graph(g.nodes, "gauntlet", inputs, outputs, initializer=g.initializers),
         opset_imports=[helper.make_opsetid("", OPSET)],
@@ -175,5 +185,14 @@ def input_names(graph: Graph) -> list[str]:
 
 
 def feed_dict(graph: Graph, inputs: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """onnxruntime's input feed; bfloat16 arrays pass as ml_dtypes arrays."""
-    return dict(zip(input_names(graph), (np.ascontiguousarray(x) for x in inputs)))
+    """onnxruntime's input feed for a model exported with `bfloat16_io_as_float32`."""
+    # np.ascontiguousarray would turn a 0-d array into a 1-d one.
+    return {
+        name: np.array(x, dtype=np.float32 if x.dtype.name == "bfloat16" else x.dtype, order="C")
+        for name, x in zip(input_names(graph), inputs)
+    }
+
+
+def fetched(graph: Graph, outputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """onnxruntime's outputs with the graph's dtypes (float32 back to bfloat16, exact)."""
+    return [np.asarray(o).astype(graph.type_of(ref).dtype.numpy(), copy=False) for o, ref in zip(outputs, graph.outputs)]

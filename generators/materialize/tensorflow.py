@@ -69,3 +69,24 @@ def to_tensorflow(
 
 def run(module: GraphModule, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [to_numpy(o) for o in module(*[to_tensor(x) for x in inputs])]
+
+
+def gradients(module: GraphModule, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """d sum_k(outputs[k] * cotangents[k]) / d input, for every float input (zeros where an
+    input does not reach a float output); non-float inputs get no entry."""
+    xs = [to_tensor(x) for x in inputs]
+    wrt = [x for x in xs if x.dtype.is_floating]
+    with tf.GradientTape() as tape:
+        for x in wrt:
+            tape.watch(x)
+        outputs = module(*xs)
+        terms = [
+            tf.cast(tf.reduce_sum(o * tf.constant(c)), tf.float64)
+            for o, c in zip(outputs, cotangents)
+            if o.dtype.is_floating
+        ]
+        total = tf.add_n(terms) if terms else None
+    if total is None or not wrt:
+        return [np.zeros(x.shape, x.dtype.as_numpy_dtype) for x in wrt]
+    grads = tape.gradient(total, wrt, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return [to_numpy(g) for g in grads]

@@ -78,3 +78,19 @@ def to_torch(
 def run(module: GraphModule, inputs: Sequence[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
     with torch.no_grad():
         return [to_numpy(o) for o in module(*[to_tensor(x, device) for x in inputs])]
+
+
+def gradients(
+    module: GraphModule, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray], device: str = "cpu"
+) -> list[np.ndarray]:
+    """d sum_k(outputs[k] * cotangents[k]) / d input, for every float input (zeros where an
+    input does not reach a float output); non-float inputs get no entry."""
+    xs = [to_tensor(x, device) for x in inputs]
+    wrt = [x.requires_grad_() for x in xs if x.is_floating_point()]
+    with torch.enable_grad():
+        outputs = module(*xs)
+        terms = [(o * to_tensor(c, device)).sum() for o, c in zip(outputs, cotangents) if o.is_floating_point()]
+        if not wrt or not terms:
+            return [to_numpy(torch.zeros_like(x)) for x in wrt]
+        grads = torch.autograd.grad(torch.stack([t.to(torch.float64) for t in terms]).sum(), wrt, allow_unused=True)
+    return [to_numpy(torch.zeros_like(x) if g is None else g) for x, g in zip(wrt, grads)]

@@ -1,11 +1,14 @@
 """Convolutions in PyTorch's channels-first layout: conv1d/2d/3d (torch weight layout
 (C_out, C_in/groups, *kernel), no bias: `add` exists) and conv_transpose1d/2d.
 
-The tf lowerings transpose to channels-last, call tf and transpose back. No framework import.
+The tf lowerings transpose to channels-last, call tf and transpose back; the ONNX ones map
+directly (ONNX is channels-first) and spell bfloat16 out, which opset 21's Conv and
+ConvTranspose lack. No framework import.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -179,6 +182,49 @@ def tf_conv_nd(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.transpose(y, [0, n + 1, *range(1, n + 1)])
 
 
+def onnx_conv_bfloat16(g: Any, x: Any, w: Any, attrs: Attrs, begin: list[int], end: list[int]) -> Any:
+    """Conv as im2col and one MatMul, for bfloat16, which the standard's Conv lacks before
+    opset 22 (no casts): a strided Slice of the padded input per kernel tap, stacked to
+    (N, groups, C_in/groups * taps, positions), times the weight as (groups, C_out/groups, ...)."""
+    (batch, _, *spatial), (c_out, c_group, *kernel) = g.shape(x), g.shape(w)
+    n, groups = len(kernel), attrs["groups"]
+    stride, dilation = list(attrs["stride"]), list(attrs["dilation"])
+    sizes = [(spatial[i] + begin[i] + end[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(n)]
+    if any(begin) or any(end):
+        x = g.Pad(x, g.ints([0, 0, *begin, 0, 0, *end]))
+    axes, steps = g.ints(list(range(2, n + 2))), g.ints(stride)
+    taps = []
+    for flat in range(math.prod(kernel)):
+        offset: list[int] = []
+        for k in reversed(kernel):  # row-major, like the weight's kernel dims
+            offset.insert(0, flat % k)
+            flat //= k
+        starts = [o * d for o, d in zip(offset, dilation)]
+        ends = [a + (size - 1) * s + 1 for a, size, s in zip(starts, sizes, stride)]
+        taps.append(g.Unsqueeze(g.Slice(x, g.ints(starts), g.ints(ends), axes, steps), g.ints([2])))
+    cols = g.Concat(*taps, axis=2) if len(taps) > 1 else taps[0]
+    cols = g.Reshape(cols, g.ints([batch, groups, c_group * len(taps), math.prod(sizes)]))
+    weights = g.Reshape(w, g.ints([groups, c_out // groups, c_group * len(taps)]))
+    return g.Reshape(g.MatMul(weights, cols), g.ints([batch, c_out, *sizes]))
+
+
+def onnx_conv_nd(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, w = inputs
+    kernel = g.shape(w)[2:]
+    if attrs["same"]:
+        # Explicit pads rather than auto_pad SAME_UPPER: the same split (odd extra at the end).
+        totals = [d * (k - 1) for d, k in zip(attrs["dilation"], kernel)]
+        begin, end = [t // 2 for t in totals], [t - t // 2 for t in totals]
+    else:
+        begin, end = list(attrs["pads"]), list(attrs["pads"])
+    if g.dtype(x).value == "bfloat16":
+        return onnx_conv_bfloat16(g, x, w, attrs, begin, end)
+    return g.Conv(
+        x, w, kernel_shape=list(kernel), strides=list(attrs["stride"]), dilations=list(attrs["dilation"]),
+        pads=begin + end, group=attrs["groups"],
+    )
+
+
 def _conv(rank: int, dtypes: frozenset[DType], excluded: dict[DType, str]) -> OpSpec:
     n = rank - 2
     return OpSpec(
@@ -197,6 +243,7 @@ def _conv(rank: int, dtypes: frozenset[DType], excluded: dict[DType, str]) -> Op
         reference=reference_conv_nd,
         torch=torch_conv_nd,
         tf=tf_conv_nd,
+        onnx=onnx_conv_nd,
         excluded_dtypes=excluded,
         doc=f"torch F.conv{n}d without bias; weight (C_out, C_in/groups, *kernel); same=True is "
             "padding='same' (stride 1 only; odd extra padding at the end), else symmetric `pads`.",
@@ -284,6 +331,35 @@ def tf_conv_transpose_nd(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.transpose(y, [0, n + 1, *range(1, n + 1)])
 
 
+def onnx_conv_transpose_bfloat16(g: Any, x: Any, w: Any, attrs: Attrs) -> Any:
+    """ConvTranspose as one MatMul and Col2Im, for bfloat16, which the standard's
+    ConvTranspose lacks before opset 22 (no casts): every input position times the weight
+    gives a (C_out, *kernel) block, and Col2Im sums the blocks placed `stride` apart, crops
+    `pads` and keeps the output_padding extra at the end. Col2Im wants two spatial dims or
+    more: 1-d runs as 2-d with height 1."""
+    (batch, c_in, *spatial), (_, c_out, *kernel) = g.shape(x), g.shape(w)
+    n, taps = len(kernel), math.prod(kernel)
+    stride, pads, extra = list(attrs["stride"]), list(attrs["pads"]), list(attrs["output_padding"])
+    sizes = [(spatial[i] - 1) * stride[i] + kernel[i] + extra[i] - 2 * pads[i] for i in range(n)]
+    weights = g.Transpose(g.Reshape(w, g.ints([c_in, c_out * taps])), perm=[1, 0])
+    cols = g.MatMul(weights, g.Reshape(x, g.ints([batch, c_in, math.prod(spatial)])))
+    if n > 1:
+        return g.Col2Im(cols, g.ints(sizes), g.ints(kernel), strides=stride, pads=pads + pads)
+    image = g.Col2Im(cols, g.ints([1, *sizes]), g.ints([1, *kernel]), strides=[1, *stride], pads=[0, *pads] * 2)
+    return g.Reshape(image, g.ints([batch, c_out, *sizes]))
+
+
+def onnx_conv_transpose_nd(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, w = inputs
+    if g.dtype(x).value == "bfloat16":
+        return onnx_conv_transpose_bfloat16(g, x, w, attrs)
+    pads = list(attrs["pads"])
+    return g.ConvTranspose(
+        x, w, kernel_shape=list(g.shape(w)[2:]), strides=list(attrs["stride"]), pads=pads + pads,
+        output_padding=list(attrs["output_padding"]),
+    )
+
+
 def _conv_transpose(rank: int, dtypes: frozenset[DType], excluded: dict[DType, str]) -> OpSpec:
     n = rank - 2
     return OpSpec(
@@ -300,6 +376,7 @@ def _conv_transpose(rank: int, dtypes: frozenset[DType], excluded: dict[DType, s
         reference=reference_conv_transpose_nd,
         torch=torch_conv_transpose_nd,
         tf=tf_conv_transpose_nd,
+        onnx=onnx_conv_transpose_nd,
         excluded_dtypes=excluded,
         doc=f"torch F.conv_transpose{n}d without bias; weight (C_in, C_out, *kernel); groups=1 and "
             "dilation=1 only (tf.nn.conv_transpose has no groups; its CPU kernel rejects dilation).",

@@ -59,6 +59,7 @@ INDEX_SELECT = OpSpec(
     reference=Call("np.take", kwargs=(("axis", "axis"),)),
     torch=torch_index_select,
     tf=Call("tf.gather", kwargs=(("axis", "axis"),)),
+    onnx=Call("onnx.Gather", kwargs=(("axis", "axis"),)),
     doc="Picks the slices index[i] of `axis` (indices in [0, 2], so that dim must be >= 3).",
 )
 
@@ -104,6 +105,7 @@ GATHER = OpSpec(
     reference=reference_gather,
     torch=torch_gather,
     tf=tf_gather,
+    onnx=Call("onnx.GatherElements", kwargs=(("axis", "axis"),)),
     doc="torch.gather / take_along_axis: out[..i..] = x[..index[..i..]..] along `axis`; "
         "index has x's dims except along `axis` (no broadcasting).",
 )
@@ -123,6 +125,10 @@ def tf_take(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.gather(tf.reshape(inputs[0], [-1]), inputs[1])
 
 
+def onnx_take(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Gather(g.Reshape(inputs[0], g.ints([-1])), inputs[1], axis=0)
+
+
 TAKE = OpSpec(
     name="take",
     operands=(Operand("x", ranks=(1, 2, 3, 4)), _index((1, 2, 3))),
@@ -132,6 +138,7 @@ TAKE = OpSpec(
     reference=Call("np.take"),
     torch=Call("torch.take"),
     tf=tf_take,
+    onnx=onnx_take,
     doc="Indexes the row-major flattened x; the output has the index's shape.",
 )
 
@@ -176,6 +183,24 @@ def reference_masked_fill(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return np.where(inputs[1], fill, x)
 
 
+ONNX_BFLOAT16 = 16  # TensorProto.BFLOAT16
+
+
+def onnx_index_scalar(g: Any, value: Any, like: Any) -> Any:
+    """g.scalar(value, like=like), except that a bfloat16 constant is made as float64 and
+    cast (the exporter's tensor_proto cannot write bfloat16 initializers yet)."""
+    if g.dtype(like).value == "bfloat16":
+        return g.Cast(g.const(float(value)), to=ONNX_BFLOAT16)
+    return g.scalar(value, like=like)
+
+
+def onnx_masked_fill(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    t = g.dtype(x)
+    kind = "f" if t.is_float else "b" if t.is_bool else "i"
+    return g.Where(inputs[1], onnx_index_scalar(g, index_fill_value(kind, attrs["value"]), x), x)
+
+
 MASKED_FILL = OpSpec(
     name="masked_fill",
     operands=(Operand("x", ranks=(0, 1, 2, 3, 4)), Operand("mask", ranks=(0, 1, 2, 3, 4), dtype=DType.bool)),
@@ -186,6 +211,7 @@ MASKED_FILL = OpSpec(
     reference=reference_masked_fill,
     torch=torch_masked_fill,
     tf=tf_masked_fill,
+    onnx=onnx_masked_fill,
     excluded_dtypes={DType.uint8: "the fill value may be negative, which uint8 cannot hold"},
     doc="x where mask (broadcast to x's shape) is false, else `value` converted to T "
         "(integers truncate toward 0, bool is value > 0).",

@@ -67,6 +67,7 @@ MATMUL = OpSpec(
     reference=Call("np.matmul"),
     torch=Call("torch.matmul"),
     tf=tf_matmul,
+    onnx=Call("onnx.MatMul"),
     excluded_dtypes=NO_SMALL_INT_MATMUL,
     doc="torch.matmul semantics: batch dims broadcast; a 1-D a is a row, a 1-D b a column, and "
     "their added dim is dropped (np.matmul agrees).",
@@ -94,6 +95,7 @@ BMM = OpSpec(
     reference=Call("np.matmul"),
     torch=Call("torch.bmm"),
     tf=Call("tf.linalg.matmul"),
+    onnx=Call("onnx.MatMul"),
     excluded_dtypes=NO_SMALL_INT_MATMUL,
     doc="Batched matrix product of rank-3 operands with the same batch size (no broadcasting).",
 )
@@ -137,6 +139,13 @@ def tf_linear(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.reshape(out, list(x.shape[:-1]) + [w.shape[0]])
 
 
+def onnx_linear(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # MatMul + Add for every rank, as torch.onnx exports it for non-2-D inputs (onnxruntime
+    # fuses the 2-D case into Gemm itself); Gemm would only cover 2-D x.
+    out = g.MatMul(inputs[0], g.Transpose(inputs[1], perm=(1, 0)))
+    return g.Add(out, inputs[2]) if len(inputs) > 2 else out
+
+
 LINEAR = OpSpec(
     name="linear",
     operands=(
@@ -151,6 +160,7 @@ LINEAR = OpSpec(
     reference=reference_linear,
     torch=torch_linear,
     tf=tf_linear,
+    onnx=onnx_linear,
     excluded_dtypes=NO_SMALL_INT_MATMUL,
     doc="y = x @ weight^T (+ bias); weight is (out_features, in_features); the bias is optional.",
 )
@@ -181,6 +191,12 @@ def tf_baddbmm(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return attrs["beta"] * c + attrs["alpha"] * tf.linalg.matmul(a, b)
 
 
+def onnx_baddbmm(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    c, a, b = inputs
+    scaled = g.Mul(g.scalar(attrs["beta"], like=c), c)
+    return g.Add(scaled, g.Mul(g.scalar(attrs["alpha"], like=c), g.MatMul(a, b)))
+
+
 BADDBMM = OpSpec(
     name="baddbmm",
     operands=(Operand("input", ranks=(1, 2, 3)), Operand("a", ranks=(3,)), Operand("b", ranks=(3,))),
@@ -191,6 +207,7 @@ BADDBMM = OpSpec(
     reference=reference_baddbmm,
     torch=Call("torch.baddbmm", kwargs=(("beta", "beta"), ("alpha", "alpha"))),
     tf=tf_baddbmm,
+    onnx=onnx_baddbmm,
     excluded_dtypes={
         **{d: "float alpha/beta scale an integer product (torch requires integral scalars)" for d in MATMUL_DTYPES - FLOATS},
         **NO_SMALL_INT_MATMUL,

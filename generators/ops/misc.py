@@ -67,6 +67,15 @@ def tf_clip(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.clip_by_value(x, lo, hi)
 
 
+def onnx_clip(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    dtype = g.dtype(x).value
+    if dtype.startswith(("int", "uint")):
+        lo, hi = _int_bounds(dtype.startswith("uint"), attrs["min"], attrs["max"])
+        return g.Clip(x, g.scalar(lo, like=x), g.scalar(hi, like=x))
+    return g.Clip(x, g.scalar(attrs["min"], like=x), g.scalar(attrs["max"], like=x))
+
+
 CLIP = OpSpec(
     name="clip",
     operands=(Operand("x"),),
@@ -76,6 +85,7 @@ CLIP = OpSpec(
     reference=reference_clip,
     torch=torch_clip,
     tf=tf_clip,
+    onnx=onnx_clip,
     excluded_dtypes=NO_BOOL_ORDER,
     doc="min(max(x, min), max) with min <= 0 <= max; integer inputs use ceil(min) and floor(max) "
     "(the same function on integers, without float promotion).",
@@ -103,6 +113,7 @@ WHERE = OpSpec(
     reference=Call("np.where"),
     torch=Call("torch.where"),
     tf=Call("tf.where"),
+    onnx=Call("onnx.Where"),
     doc="x where condition else y; all three broadcast together.",
 )
 
@@ -134,6 +145,10 @@ def tf_cast(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.cast(inputs[0], getattr(tf, attrs["to"]))
 
 
+def onnx_cast(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.cast(inputs[0], DType(attrs["to"]))
+
+
 def _cast_well_defined(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
     """Float -> integer truncates toward zero: values stay away from integers (where noise
     would flip the result) and inside the target's range (out of range is undefined in C++,
@@ -159,6 +174,7 @@ CAST = OpSpec(
     reference=reference_cast,
     torch=torch_cast,
     tf=tf_cast,
+    onnx=onnx_cast,
     stable=_cast_well_defined,
     doc="Element type conversion: float -> int truncates toward zero, nonzero -> True, integer "
     "narrowing wraps (two's complement) in all three; float -> int inputs stay in range.",
@@ -198,6 +214,20 @@ def tf_one_hot(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.one_hot(inputs[0], attrs["depth"], dtype=getattr(tf, attrs["dtype"]))
 
 
+def onnx_one_hot(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # OneHot needs indices of rank >= 1 (a scalar goes through shape [1]), and the standard
+    # has no bfloat16 OneHot: 0 and 1 are exact in float32, cast after.
+    indices, out = inputs[0], DType(attrs["dtype"])
+    scalar = g.rank(indices) == 0
+    if scalar:
+        indices = g.Unsqueeze(indices, g.ints([0]))
+    values = DType.float32 if out is DType.bfloat16 else out
+    hot = g.OneHot(indices, g.const(attrs["depth"], DType.int64), g.const([0, 1], values), axis=-1)
+    if scalar:
+        hot = g.Squeeze(hot, g.ints([0]))
+    return g.cast(hot, out) if values is not out else hot
+
+
 def _indices_in_range(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
     idx = inputs[0]
     return bool(np.all((idx >= 0) & (idx < attrs["depth"])))
@@ -212,6 +242,7 @@ ONE_HOT = OpSpec(
     reference=reference_one_hot,
     torch=torch_one_hot,
     tf=tf_one_hot,
+    onnx=onnx_one_hot,
     stable=_indices_in_range,
     excluded_dtypes={DType.bool: "tf has no bool OneHot kernel"},
     doc="A new last axis of length depth; indices stay in [0, depth) (torch raises outside, tf "
@@ -235,6 +266,23 @@ def tf_sort(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.sort(inputs[0], axis=attrs["axis"], direction=direction)
 
 
+def onnx_sort_along(g: Any, x: Any, axis: int, k: int, largest: bool) -> tuple[Any, Any]:
+    """TopK's (values, int64 indices); equal values keep their input order (the lower index
+    first, whichever the direction), as the ONNX spec of TopK requires. TopK has no bfloat16
+    before opset 24: bfloat16 goes through float32, which holds it exactly (same order)."""
+    dtype = g.dtype(x)
+    if dtype is DType.bfloat16:
+        x = g.cast(x, DType.float32)
+    values, indices = g.TopK(x, g.ints([k]), axis=axis, largest=int(largest), sorted=1, outputs=2)
+    return (g.cast(values, dtype) if dtype is DType.bfloat16 else values), indices
+
+
+def onnx_sort(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # ONNX has no Sort: a TopK of every element.
+    x, axis = inputs[0], attrs["axis"]
+    return onnx_sort_along(g, x, axis, g.shape(x)[axis], attrs["descending"])[0]
+
+
 SORT = OpSpec(
     name="sort",
     operands=(Operand("x", ranks=(1, 2, 3, 4)),),
@@ -244,6 +292,7 @@ SORT = OpSpec(
     reference=reference_sort,
     torch=torch_sort,
     tf=tf_sort,
+    onnx=onnx_sort,
     excluded_dtypes=NO_BOOL_ORDER,
     doc="Sorted values only: a continuous function of the input, so ties need no guard.",
 )
@@ -281,6 +330,11 @@ def _float_order_clear(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
     return distinct_extremes(x, attrs["axis"], x.shape[attrs["axis"]], True)
 
 
+def onnx_argsort(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, axis = inputs[0], attrs["axis"]
+    return onnx_sort_along(g, x, axis, g.shape(x)[axis], attrs["descending"])[1]
+
+
 ARGSORT = OpSpec(
     name="argsort",
     operands=(Operand("x", ranks=(1, 2, 3, 4)),),
@@ -291,6 +345,7 @@ ARGSORT = OpSpec(
     reference=reference_argsort,
     torch=torch_argsort,
     tf=tf_argsort,
+    onnx=onnx_argsort,
     stable=_float_order_clear,
     excluded_dtypes=NO_BOOL_ORDER,
     doc="Stable: equal values keep their input order (also when descending); float values are "
@@ -334,6 +389,10 @@ def tf_topk(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.transpose(values, back), tf.transpose(tf.cast(indices, tf.int64), back)
 
 
+def onnx_topk(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return onnx_sort_along(g, inputs[0], attrs["axis"], attrs["k"], True)
+
+
 def _topk_unique(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
     return distinct_extremes(inputs[0], attrs["axis"], attrs["k"], True)
 
@@ -349,6 +408,7 @@ TOPK = OpSpec(
     reference=reference_topk,
     torch=torch_topk,
     tf=tf_topk,
+    onnx=onnx_topk,
     stable=_topk_unique,
     excluded_dtypes=NO_BOOL_ORDER,
     doc="The k largest values along the axis, sorted descending, and their int64 indices; the "
@@ -418,6 +478,38 @@ def tf_einsum(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.einsum(attrs["equation"], *inputs)
 
 
+def onnx_einsum_bfloat16(g: Any, operands: list[Any], terms: list[str], out: str, batch: int) -> Any:
+    """Einsum as Mul and ReduceSum, for bfloat16 (which the standard's Einsum lacks): each
+    operand is laid out as batch + every letter (output letters first; absent ones size 1),
+    multiplied with broadcasting, then summed over the contracted letters."""
+    letters = list(out) + sorted({c for t in terms for c in t} - set(out))
+    laid = []
+    for x, term in zip(operands, terms):
+        own = [c for c in letters if c in term]
+        perm = list(range(batch)) + [batch + term.index(c) for c in own]
+        if perm != list(range(len(perm))):
+            x = g.Transpose(x, perm=perm)
+        missing = [batch + i for i, c in enumerate(letters) if c not in term]
+        laid.append(g.Unsqueeze(x, g.ints(missing)) if missing else x)
+    product = g.Mul(laid[0], laid[1])
+    if len(letters) == len(out):
+        return product
+    return g.ReduceSum(product, g.ints(list(range(batch + len(out), batch + len(letters)))), keepdims=0)
+
+
+def onnx_einsum(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # ONNX broadcasts the `...` dims but its shape inference wants every `...` to stand for
+    # the same number of dims: leading 1s make them equal (NumPy aligns them at the right).
+    terms, out = _einsum_parse(attrs["equation"])
+    batch = [g.rank(x) - len(t) for x, t in zip(inputs, terms)]
+    operands = [
+        g.Unsqueeze(x, g.ints(list(range(max(batch) - b)))) if b < max(batch) else x for x, b in zip(inputs, batch)
+    ]
+    if g.dtype(inputs[0]).value == "bfloat16":
+        return onnx_einsum_bfloat16(g, operands, terms, out, max(batch))
+    return g.Einsum(*operands, equation=attrs["equation"])
+
+
 EINSUM = OpSpec(
     name="einsum",
     operands=(Operand("a", ranks=(1, 2, 3, 4)), Operand("b", ranks=(1, 2, 3, 4))),
@@ -428,6 +520,7 @@ EINSUM = OpSpec(
     reference=reference_einsum,
     torch=torch_einsum,
     tf=tf_einsum,
+    onnx=onnx_einsum,
     excluded_dtypes={
         DType.int8: "tf has no int8 Einsum kernel",
         DType.int16: "tf has no int16 Einsum kernel",
@@ -461,6 +554,14 @@ def tf_tril(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.where(keep, x, tf.zeros_like(x))
 
 
+def onnx_triu(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Trilu(inputs[0], g.const(attrs["diagonal"], DType.int64), upper=1)
+
+
+def onnx_tril(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Trilu(inputs[0], g.const(attrs["diagonal"], DType.int64), upper=0)
+
+
 TRIU = OpSpec(
     name="triu",
     operands=(Operand("x", ranks=(2, 3, 4)),),
@@ -470,6 +571,7 @@ TRIU = OpSpec(
     reference=Call("np.triu", kwargs=(("k", "diagonal"),)),
     torch=Call("torch.triu", kwargs=(("diagonal", "diagonal"),)),
     tf=tf_triu,
+    onnx=onnx_triu,
     doc="Zeroes x[..., i, j] below the diagonal-th diagonal (keeps j - i >= diagonal).",
 )
 
@@ -482,6 +584,7 @@ TRIL = OpSpec(
     reference=Call("np.tril", kwargs=(("k", "diagonal"),)),
     torch=Call("torch.tril", kwargs=(("diagonal", "diagonal"),)),
     tf=tf_tril,
+    onnx=onnx_tril,
     doc="Zeroes x[..., i, j] above the diagonal-th diagonal (keeps j - i <= diagonal).",
 )
 

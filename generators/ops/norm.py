@@ -37,6 +37,34 @@ def _groups_spread(x: np.ndarray, axes: tuple[int, ...]) -> bool:
     return bool(np.all(var > 0.05 * scale + 1e-9))
 
 
+# --- ONNX helpers: ONNX float attributes are float32, and a float32 epsilon is ~6e-8
+# relative off, which shows in float64 results when the variance is small. Float64 inputs
+# therefore get eps as a float64 constant: batch_norm folds it into the variance operand,
+# the other operators spell the normalization out.
+
+
+def onnx_is_float64(g: Any, x: Any) -> bool:
+    return g.dtype(x).value == "float64"  # type: ignore[no-any-return]
+
+
+def onnx_normalize(g: Any, x: Any, axes: list[int], eps: float, like: Any) -> Any:
+    """(x - mean) / sqrt(var + eps) over `axes` (biased variance), in the dtype of x and of
+    the typed value `like`."""
+    axes_in = g.ints(axes)
+    centered = g.Sub(x, g.ReduceMean(x, axes_in, keepdims=1))
+    var = g.ReduceMean(g.Mul(centered, centered), axes_in, keepdims=1)
+    return g.Div(centered, g.Sqrt(g.Add(var, g.scalar(eps, like=like))))
+
+
+def onnx_channel_affine_spelled(g: Any, out: Any, inputs: list[Any]) -> Any:
+    """out * weight + bias with the optional (C,) operands broadcast along axis 1."""
+    if len(inputs) == 1:
+        return out
+    shape = g.ints([-1] + [1] * (g.rank(inputs[0]) - 2))
+    out = g.Mul(out, g.Reshape(inputs[1], shape))
+    return g.Add(out, g.Reshape(inputs[2], shape)) if len(inputs) > 2 else out
+
+
 # --- batch_norm ----------------------------------------------------------------------------
 
 
@@ -72,6 +100,14 @@ def tf_batch_norm(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     )
 
 
+def onnx_batch_norm(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, mean, var, weight, bias = inputs
+    if onnx_is_float64(g, x):
+        # var + eps in float64, as the reference adds them; the kernel then adds 0.
+        return g.BatchNormalization(x, weight, bias, mean, g.Add(var, g.scalar(attrs["eps"], like=var)), epsilon=0.0)
+    return g.BatchNormalization(x, weight, bias, mean, var, epsilon=attrs["eps"])
+
+
 BATCH_NORM = OpSpec(
     name="batch_norm",
     operands=(
@@ -88,6 +124,7 @@ BATCH_NORM = OpSpec(
     reference=reference_batch_norm,
     torch=torch_batch_norm,
     tf=tf_batch_norm,
+    onnx=onnx_batch_norm,
     excluded_dtypes=NO_INT,
     doc="Inference mode: (x - running_mean) / sqrt(running_var + eps) * weight + bias per channel "
     "(axis 1).",
@@ -137,6 +174,17 @@ def _layer_groups_spread(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
     return _groups_spread(x, _trailing_axes(x.ndim, inputs[1].ndim))
 
 
+def onnx_layer_norm(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, weight = inputs[0], inputs[1]
+    axis = g.rank(x) - g.rank(weight)
+    if onnx_is_float64(g, x):
+        out = g.Mul(onnx_normalize(g, x, list(range(axis, g.rank(x))), attrs["eps"], x), weight)
+        return g.Add(out, inputs[2]) if len(inputs) > 2 else out
+    # Without a bias the optional input is left off, not passed as "": onnxruntime 1.32's
+    # float/float16 LayerNormalization kernel segfaults on an explicitly empty bias.
+    return g.LayerNormalization(*inputs, axis=axis, epsilon=attrs["eps"])
+
+
 LAYER_NORM = OpSpec(
     name="layer_norm",
     operands=(
@@ -152,6 +200,7 @@ LAYER_NORM = OpSpec(
     reference=reference_layer_norm,
     torch=torch_layer_norm,
     tf=tf_layer_norm,
+    onnx=onnx_layer_norm,
     stable=_layer_groups_spread,
     excluded_dtypes=NO_INT,
     doc="Normalizes over the trailing dims named by the weight's shape (biased variance); the bias "
@@ -178,6 +227,16 @@ def tf_rms_norm(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return x * tf.math.rsqrt(mean_square + attrs["eps"]) * weight
 
 
+def onnx_rms_norm(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # RMSNormalization arrives in opset 23; spelled out in the input dtype.
+    x, weight = inputs
+    rank = g.rank(x)
+    axes = g.ints(list(range(rank - g.rank(weight), rank)))
+    mean_square = g.ReduceMean(g.Mul(x, x), axes, keepdims=1)
+    rms = g.Sqrt(g.Add(mean_square, g.scalar(attrs["eps"], like=x)))
+    return g.Mul(g.Div(x, rms), weight)
+
+
 RMS_NORM = OpSpec(
     name="rms_norm",
     operands=(Operand("x", ranks=(1, 2, 3, 4)), Operand("weight", ranks=(1, 2), weight=True)),
@@ -188,6 +247,7 @@ RMS_NORM = OpSpec(
     reference=reference_rms_norm,
     torch=torch_rms_norm,
     tf=tf_rms_norm,
+    onnx=onnx_rms_norm,
     excluded_dtypes=NO_INT,
     doc="x / sqrt(mean(x^2) + eps) * weight over the trailing dims named by the weight's shape; "
     "eps is explicit (torch's default depends on the dtype). Well conditioned: no guard.",
@@ -254,6 +314,25 @@ def tf_group_norm(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return out
 
 
+def onnx_channel_affine(g: Any, inputs: list[Any]) -> tuple[Any, Any]:
+    """The (C,) scale and bias operands, ones and zeros where absent (ONNX requires both)."""
+    x = inputs[0]
+    channels = g.shape(x)[1]
+    scale = inputs[1] if len(inputs) > 1 else g.const([1.0] * channels, g.dtype(x))
+    bias = inputs[2] if len(inputs) > 2 else g.const([0.0] * channels, g.dtype(x))
+    return scale, bias
+
+
+def onnx_group_norm(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, groups = inputs[0], attrs["num_groups"]
+    if onnx_is_float64(g, x):
+        grouped = g.Reshape(x, g.ints([g.shape(x)[0], groups, -1]))
+        out = g.Reshape(onnx_normalize(g, grouped, [2], attrs["eps"], x), g.ints(list(g.shape(x))))
+        return onnx_channel_affine_spelled(g, out, inputs)
+    scale, bias = onnx_channel_affine(g, inputs)
+    return g.GroupNormalization(x, scale, bias, num_groups=groups, epsilon=attrs["eps"])
+
+
 def _group_norm_spread(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
     x = inputs[0]
     return _groups_spread(x.reshape((x.shape[0], attrs["num_groups"], -1)), (2,))
@@ -270,6 +349,7 @@ GROUP_NORM = OpSpec(
     reference=reference_group_norm,
     torch=torch_group_norm,
     tf=tf_group_norm,
+    onnx=onnx_group_norm,
     stable=_group_norm_spread,
     excluded_dtypes=NO_INT,
     doc="Channels (axis 1) split into num_groups groups, each normalized over its channels and the "
@@ -309,6 +389,19 @@ def tf_instance_norm(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return out
 
 
+def onnx_instance_norm(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    if onnx_is_float64(g, x):
+        out = onnx_normalize(g, x, list(range(2, g.rank(x))), attrs["eps"], x)
+        return onnx_channel_affine_spelled(g, out, inputs)
+    scale, bias = onnx_channel_affine(g, inputs)
+    if g.dtype(x).value == "bfloat16":
+        # The standard's InstanceNormalization has no bfloat16; GroupNormalization with one
+        # group per channel is the same function and has.
+        return g.GroupNormalization(x, scale, bias, num_groups=g.shape(x)[1], epsilon=attrs["eps"])
+    return g.InstanceNormalization(x, scale, bias, epsilon=attrs["eps"])
+
+
 def _instance_spread(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
     x = inputs[0]
     return _groups_spread(x, tuple(range(2, x.ndim)))
@@ -325,6 +418,7 @@ INSTANCE_NORM = OpSpec(
     reference=reference_instance_norm,
     torch=torch_instance_norm,
     tf=tf_instance_norm,
+    onnx=onnx_instance_norm,
     stable=_instance_spread,
     excluded_dtypes=NO_INT,
     doc="Each (sample, channel) normalized over the spatial dims (input statistics, no running "

@@ -2,11 +2,13 @@
 mode, symmetric zero padding counted in the average) and global_avg_pool2d.
 
 The tf lowerings transpose to channels-last, pad explicitly, pool VALID and transpose back.
-No framework import.
+The ONNX lowerings map directly (ONNX is channels-first) and spell the dtypes out that opset
+21's pooling operators lack. No framework import.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -124,6 +126,59 @@ def tf_avg_pool(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf_pool_nd(tf, inputs[0], attrs, "AVG")
 
 
+def onnx_pool_taps(g: Any, x: Any, attrs: Attrs, fill: float) -> list[Any]:
+    """Pooling spelled out, for dtypes the standard's MaxPool/AveragePool lack (no casts):
+    one strided Slice of x, padded with `fill`, per kernel tap, each of the output's shape."""
+    n = g.rank(x) - 2
+    kernel, stride, pads = list(attrs["kernel"]), list(attrs["stride"]), list(attrs["padding"])
+    sizes = [(g.shape(x)[2 + i] + 2 * pads[i] - kernel[i]) // stride[i] + 1 for i in range(n)]
+    if any(pads):
+        x = g.Pad(x, g.ints([0, 0, *pads, 0, 0, *pads]), g.scalar(fill, like=x))
+    axes, steps = g.ints(list(range(2, n + 2))), g.ints(stride)
+    taps = []
+    for flat in range(math.prod(kernel)):
+        offset: list[int] = []
+        for k in reversed(kernel):
+            offset.insert(0, flat % k)
+            flat //= k
+        ends = [o + (size - 1) * s + 1 for o, size, s in zip(offset, sizes, stride)]
+        taps.append(g.Slice(x, g.ints(offset), g.ints(ends), axes, steps))
+    return taps
+
+
+def onnx_max_pool(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, pads = inputs[0], list(attrs["padding"])
+    dtype = g.dtype(x)
+    if dtype.value in ("float16", "float32", "float64", "int8", "uint8"):
+        return g.MaxPool(
+            x, kernel_shape=list(attrs["kernel"]), strides=list(attrs["stride"]), pads=pads + pads, ceil_mode=0
+        )
+    # MaxPool has no bfloat16, int16, int32 or int64 in opset 21: the max over the taps.
+    # The padding never wins: every window holds a real element.
+    fill = float("-inf") if dtype.value == "bfloat16" else -(2 ** (dtype.bits - 1))
+    return g.Max(*onnx_pool_taps(g, x, attrs, fill))
+
+
+def onnx_avg_pool(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, pads = inputs[0], list(attrs["padding"])
+    if g.dtype(x).value == "bfloat16":
+        # AveragePool has no bfloat16 in opset 21: sum the taps (zero padding included),
+        # divide by the window size.
+        taps = onnx_pool_taps(g, x, attrs, 0.0)
+        return g.Div(g.Sum(*taps), g.scalar(len(taps), like=x))
+    return g.AveragePool(
+        x, kernel_shape=list(attrs["kernel"]), strides=list(attrs["stride"]), pads=pads + pads,
+        ceil_mode=0, count_include_pad=1,
+    )
+
+
+def onnx_global_avg_pool2d(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    if g.dtype(x).value == "bfloat16":  # GlobalAveragePool has no bfloat16; ReduceMean has
+        return g.ReduceMean(x, g.ints([2, 3]), keepdims=1)
+    return g.GlobalAveragePool(x)
+
+
 def _pool(kind: str, rank: int, dtypes: frozenset[DType], excluded: dict[DType, str]) -> OpSpec:
     n = rank - 2
     is_max = kind == "max"
@@ -146,6 +201,7 @@ def _pool(kind: str, rank: int, dtypes: frozenset[DType], excluded: dict[DType, 
         reference=reference_max_pool if is_max else reference_avg_pool,
         torch=torch_max_pool if is_max else torch_avg_pool,
         tf=tf_max_pool if is_max else tf_avg_pool,
+        onnx=onnx_max_pool if is_max else onnx_avg_pool,
         excluded_dtypes=excluded,
         doc=doc,
     )
@@ -195,6 +251,7 @@ GLOBAL_AVG_POOL2D = OpSpec(
     reference=reference_global_avg_pool2d,
     torch=Call("torch.nn.functional.adaptive_avg_pool2d", fixed=(("output_size", 1),)),
     tf=Call("tf.math.reduce_mean", fixed=(("axis", (2, 3)), ("keepdims", True))),
+    onnx=onnx_global_avg_pool2d,
     excluded_dtypes={d: "torch adaptive_avg_pool2d (a mean) has no integer kernel" for d in INTS},
     doc="torch F.adaptive_avg_pool2d(x, 1): the mean over H and W, kept as 1x1.",
 )

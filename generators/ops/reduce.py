@@ -50,6 +50,7 @@ def _reduction(
     torch: Any,
     tf: Any,
     *,
+    onnx: Any,
     values: ValueDomain | None = None,
     stable: Any = None,
     excluded: Mapping[DType, str] | None = None,
@@ -65,6 +66,7 @@ def _reduction(
         reference=reference,
         torch=torch,
         tf=tf,
+        onnx=onnx,
         stable=stable,
         excluded_dtypes=dict(excluded or {}),
         tolerances=tolerances,
@@ -84,6 +86,19 @@ def _torch_reduce(path: str) -> Call:
     return Call(path, (("dim", "axes"), ("keepdim", "keepdims")))
 
 
+def onnx_reduction(g: Any, op: str, x: str, attrs: Attrs, narrow: tuple[str, ...] = ()) -> str:
+    """ONNX reduction `op` over attrs' axes. For the dtypes in `narrow`, which the ONNX
+    standard does not define `op` for, it runs in int32 and casts back: exact, since int32
+    holds every result that fits the narrow type (the value search rejects overflow)."""
+    t = g.dtype(x)
+    axes = g.ints(attrs["axes"])
+    keepdims = int(attrs["keepdims"])
+    if t.value in narrow:
+        wide = g.op(op, g.cast(x, DType.int32), axes, keepdims=keepdims)
+        return g.cast(wide, t)  # type: ignore[no-any-return]
+    return g.op(op, x, axes, keepdims=keepdims)  # type: ignore[no-any-return]
+
+
 # --- sums and products ---------------------------------------------------------------------
 
 
@@ -97,15 +112,25 @@ def torch_sum(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return torch.sum(x, dim=attrs["axes"], keepdim=attrs["keepdims"], dtype=x.dtype)
 
 
+def onnx_sum(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return onnx_reduction(g, "ReduceSum", inputs[0], attrs, ("int8", "int16", "uint8"))
+
+
 SUM = _reduction(
     "sum", NUMERIC, reference_sum, torch_sum, _tf_reduce("tf.math.reduce_sum"),
-    excluded=NO_BOOL,
+    onnx=onnx_sum, excluded=NO_BOOL,
     doc="Integer sums keep the input dtype (torch would promote to int64; the lowering asks for "
     "the input dtype); overflowing inputs are rejected by the value search.",
 )
 
+
+def onnx_mean(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return onnx_reduction(g, "ReduceMean", inputs[0], attrs)
+
+
 MEAN = _reduction(
     "mean", FLOATS, _np_reduce("np.mean"), _torch_reduce("torch.mean"), _tf_reduce("tf.math.reduce_mean"),
+    onnx=onnx_mean,
     excluded={**FLOAT_ONLY, **{d: "torch.mean rejects integer inputs; tf truncates the integer mean" for d in INTS}},
 )
 
@@ -123,33 +148,58 @@ def torch_prod(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return x
 
 
+def onnx_prod(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return onnx_reduction(g, "ReduceProd", inputs[0], attrs, ("int8", "int16", "uint8"))
+
+
 PROD = _reduction(
     "prod", NUMERIC, reference_prod, torch_prod, _tf_reduce("tf.math.reduce_prod"),
-    values=(-2.0, 2.0), excluded=NO_BOOL,
+    onnx=onnx_prod, values=(-2.0, 2.0), excluded=NO_BOOL,
     doc="torch.prod takes one dim, so the torch lowering reduces the axes one by one.",
 )
 
 # --- extrema -------------------------------------------------------------------------------
 
+
+def onnx_reduce_max(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return onnx_reduction(g, "ReduceMax", inputs[0], attrs, ("int16",))
+
+
+def onnx_reduce_min(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return onnx_reduction(g, "ReduceMin", inputs[0], attrs, ("int16",))
+
+
 REDUCE_MAX = _reduction(
     "reduce_max", NUMERIC, _np_reduce("np.max"), _torch_reduce("torch.amax"), _tf_reduce("tf.math.reduce_max"),
-    excluded=NO_BOOL,
+    onnx=onnx_reduce_max, excluded=NO_BOOL,
 )
 
 REDUCE_MIN = _reduction(
     "reduce_min", NUMERIC, _np_reduce("np.min"), _torch_reduce("torch.amin"), _tf_reduce("tf.math.reduce_min"),
-    excluded=NO_BOOL,
+    onnx=onnx_reduce_min, excluded=NO_BOOL,
 )
 
 # --- logical -------------------------------------------------------------------------------
 
+
+def onnx_all(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # ONNX has no ReduceAll; ReduceMin takes bool since opset 20.
+    return onnx_reduction(g, "ReduceMin", inputs[0], attrs)
+
+
+def onnx_any(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return onnx_reduction(g, "ReduceMax", inputs[0], attrs)
+
+
 ALL = _reduction(
     "all", {DType.bool}, _np_reduce("np.all"), _torch_reduce("torch.all"), _tf_reduce("tf.math.reduce_all"),
+    onnx=onnx_all,
     excluded={d: "tf.math.reduce_all takes bool only" for d in NUMERIC},
 )
 
 ANY = _reduction(
     "any", {DType.bool}, _np_reduce("np.any"), _torch_reduce("torch.any"), _tf_reduce("tf.math.reduce_any"),
+    onnx=onnx_any,
     excluded={d: "tf.math.reduce_any takes bool only" for d in NUMERIC},
 )
 
@@ -163,9 +213,13 @@ def reference_logsumexp(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return out if attrs["keepdims"] else np.squeeze(out, axis=attrs["axes"])
 
 
+def onnx_logsumexp(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return onnx_reduction(g, "ReduceLogSumExp", inputs[0], attrs)
+
+
 LOGSUMEXP = _reduction(
     "logsumexp", FLOATS, reference_logsumexp, _torch_reduce("torch.logsumexp"),
-    _tf_reduce("tf.math.reduce_logsumexp"),
+    _tf_reduce("tf.math.reduce_logsumexp"), onnx=onnx_logsumexp,
     excluded=FLOAT_ONLY,
 )
 
@@ -186,6 +240,18 @@ def torch_std(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return torch.std(inputs[0], dim=attrs["axes"], correction=0, keepdim=attrs["keepdims"])
 
 
+def onnx_var(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # ONNX has no variance: the mean of squared deviations from the mean, as np.var.
+    x = inputs[0]
+    axes = g.ints(attrs["axes"])
+    d = g.Sub(x, g.ReduceMean(x, axes, keepdims=1))
+    return g.ReduceMean(g.Mul(d, d), axes, keepdims=int(attrs["keepdims"]))
+
+
+def onnx_std(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Sqrt(onnx_var(g, inputs, attrs))
+
+
 def _spread_groups(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
     """Every reduced group of two or more values has a variance well above rounding noise, so
     the square root in std is well conditioned (one-value groups have variance exactly 0)."""
@@ -201,13 +267,13 @@ def _spread_groups(inputs: Sequence[np.ndarray], attrs: Attrs) -> bool:
 
 VAR = _reduction(
     "var", FLOATS, reference_var, torch_var, _tf_reduce("tf.math.reduce_variance"),
-    excluded=FLOAT_ONLY,
+    onnx=onnx_var, excluded=FLOAT_ONLY,
     doc="Population variance (correction 0), as tf.math.reduce_variance computes it.",
 )
 
 STD = _reduction(
     "std", FLOATS, reference_std, torch_std, _tf_reduce("tf.math.reduce_std"),
-    stable=_spread_groups, excluded=FLOAT_ONLY,
+    onnx=onnx_std, stable=_spread_groups, excluded=FLOAT_ONLY,
     doc="Population standard deviation (correction 0); groups keep a clear spread, where the "
     "square root is well conditioned.",
 )
@@ -246,7 +312,7 @@ def _int64_output(t: DType, attrs: Attrs) -> Sequence[DType]:
     return (DType.int64,)
 
 
-def _arg_reduction(name: str, reference: Any, torch: Any, tf: Any, stable: Any) -> OpSpec:
+def _arg_reduction(name: str, reference: Any, torch: Any, tf: Any, onnx: Any, stable: Any) -> OpSpec:
     return OpSpec(
         name=name,
         operands=(Operand("x", ranks=RANKS),),
@@ -257,6 +323,7 @@ def _arg_reduction(name: str, reference: Any, torch: Any, tf: Any, stable: Any) 
         reference=reference,
         torch=torch,
         tf=tf,
+        onnx=onnx,
         stable=stable,
         excluded_dtypes={DType.bool: "torch has no bool argmax/argmin kernel"},
         doc="The extreme along the axis is kept unique: on ties frameworks may pick different indices.",
@@ -281,13 +348,21 @@ def tf_argmin(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.expand_dims(out, attrs["axis"]) if attrs["keepdims"] else out
 
 
+def onnx_argmax(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.ArgMax(inputs[0], axis=attrs["axis"], keepdims=int(attrs["keepdims"]))
+
+
+def onnx_argmin(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.ArgMin(inputs[0], axis=attrs["axis"], keepdims=int(attrs["keepdims"]))
+
+
 ARGMAX = _arg_reduction(
     "argmax", reference_argmax, Call("torch.argmax", (("dim", "axis"), ("keepdim", "keepdims"))), tf_argmax,
-    _unique_max,
+    onnx_argmax, _unique_max,
 )
 ARGMIN = _arg_reduction(
     "argmin", reference_argmin, Call("torch.argmin", (("dim", "axis"), ("keepdim", "keepdims"))), tf_argmin,
-    _unique_min,
+    onnx_argmin, _unique_min,
 )
 
 # --- scans ---------------------------------------------------------------------------------
@@ -313,7 +388,37 @@ def torch_cumprod(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return torch.cumprod(x, dim=attrs["axis"], dtype=x.dtype)
 
 
-def _scan(name: str, reference: Any, torch: Any, tf: Any, values: ValueDomain | None = None) -> OpSpec:
+def onnx_cumsum(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # ONNX CumSum has no int8/int16/uint8; int32 holds every sum that fits them: exact.
+    x = inputs[0]
+    t = g.dtype(x)
+    axis = g.const(attrs["axis"], DType.int64)
+    if t.value in ("int8", "int16", "uint8"):
+        return g.cast(g.CumSum(g.cast(x, DType.int32), axis), t)
+    return g.CumSum(x, axis)
+
+
+def onnx_cumprod(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # CumProd arrived in opset 26. out[i] = prod_j (x[j] if j <= i else 1): a new axis i
+    # before the scanned axis j, a lower-triangular mask, and ReduceProd over j (which has
+    # no int8/int16/uint8; int32 holds every product that fits them: exact).
+    x = inputs[0]
+    t = g.dtype(x)
+    k, rank = attrs["axis"], g.rank(x)
+    n = g.shape(x)[k]
+    wide = DType.int32 if t.value in ("int8", "int16", "uint8") else t
+    if wide is not t:
+        x = g.cast(x, wide)
+    lower = g.const([[j <= i for j in range(n)] for i in range(n)])
+    mask = g.Reshape(lower, g.ints([n, n] + [1] * (rank - k - 1)))
+    rows = g.Where(mask, g.Unsqueeze(x, g.ints([k])), g.const(1, wide))
+    out = g.ReduceProd(rows, g.ints([k + 1]), keepdims=0)
+    return out if wide is t else g.cast(out, t)
+
+
+def _scan(
+    name: str, reference: Any, torch: Any, tf: Any, onnx: Any, values: ValueDomain | None = None
+) -> OpSpec:
     return OpSpec(
         name=name,
         operands=(Operand("x", ranks=RANKS, values=values),),
@@ -323,13 +428,19 @@ def _scan(name: str, reference: Any, torch: Any, tf: Any, values: ValueDomain | 
         reference=reference,
         torch=torch,
         tf=tf,
+        onnx=onnx,
         excluded_dtypes=NO_BOOL,
         doc="Inclusive scan along one axis, in the input dtype (torch is asked not to promote ints).",
     )
 
 
-CUMSUM = _scan("cumsum", reference_cumsum, torch_cumsum, Call("tf.math.cumsum", (("axis", "axis"),)))
-CUMPROD = _scan("cumprod", reference_cumprod, torch_cumprod, Call("tf.math.cumprod", (("axis", "axis"),)), values=(-2.0, 2.0))
+CUMSUM = _scan(
+    "cumsum", reference_cumsum, torch_cumsum, Call("tf.math.cumsum", (("axis", "axis"),)), onnx_cumsum
+)
+CUMPROD = _scan(
+    "cumprod", reference_cumprod, torch_cumprod, Call("tf.math.cumprod", (("axis", "axis"),)), onnx_cumprod,
+    values=(-2.0, 2.0),
+)
 
 OPS = (
     SUM, MEAN, PROD, REDUCE_MAX, REDUCE_MIN, ALL, ANY, LOGSUMEXP, VAR, STD, ARGMAX, ARGMIN, CUMSUM,

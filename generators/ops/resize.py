@@ -117,6 +117,33 @@ def tf_resize_bilinear(tf: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tf.cast(tf.transpose(y, [0, 3, 1, 2]), inputs[0].dtype)
 
 
+def onnx_resize_spatial(g: Any, x: Any, size: Any, **attrs: Any) -> Any:
+    """ONNX Resize of the two spatial dims of NCHW `x` to `size`."""
+    sizes = g.ints([int(d) for d in g.shape(x)[:2]] + [int(d) for d in size])
+    return g.Resize(x, None, None, sizes, **attrs)
+
+
+def onnx_resize_nearest(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # src = floor(dst / (out / in)): torch's floor(dst * in / out). onnxruntime divides by a
+    # float32 out/in, which lands just below an exact integer from an input dim of 14 on.
+    return onnx_resize_spatial(g, inputs[0], attrs["size"], mode="nearest",
+                       coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+def onnx_resize_nearest_exact(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # half_pixel gives (dst + 0.5) * in / out - 0.5; rounding halves up adds the 0.5 back
+    # before the floor.
+    return onnx_resize_spatial(g, inputs[0], attrs["size"], mode="nearest",
+                       coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_ceil")
+
+
+def onnx_resize_bilinear(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # Not pytorch_half_pixel: that maps a size-1 output to source 0, torch to the centre.
+    # ONNX clamps negative source coordinates to 0, as torch does.
+    mode = "align_corners" if attrs["align_corners"] else "half_pixel"
+    return onnx_resize_spatial(g, inputs[0], attrs["size"], mode="linear", coordinate_transformation_mode=mode)
+
+
 _NEAREST_DTYPES = FLOATS | {DType.uint8}
 _NEAREST_EXCLUDED = {
     d: "torch CPU nearest upsampling has no kernel for this integer dtype (only uint8)"
@@ -133,6 +160,7 @@ RESIZE_NEAREST = OpSpec(
     reference=reference_resize_nearest,
     torch=torch_resize_nearest,
     tf=tf_resize_nearest,
+    onnx=onnx_resize_nearest,
     excluded_dtypes=_NEAREST_EXCLUDED,
     doc="torch F.interpolate(size=size, mode='nearest'): src = floor(dst * in / out) in float32.",
 )
@@ -147,6 +175,7 @@ RESIZE_NEAREST_EXACT = OpSpec(
     reference=reference_resize_nearest_exact,
     torch=torch_resize_nearest_exact,
     tf=tf_resize_nearest_exact,
+    onnx=onnx_resize_nearest_exact,
     excluded_dtypes=_NEAREST_EXCLUDED,
     doc="torch F.interpolate(size=size, mode='nearest-exact'): src = floor((dst + 0.5) * in / out).",
 )
@@ -161,6 +190,7 @@ RESIZE_BILINEAR = OpSpec(
     reference=reference_resize_bilinear,
     torch=torch_resize_bilinear,
     tf=tf_resize_bilinear,
+    onnx=onnx_resize_bilinear,
     excluded_dtypes={
         DType.float64: "tf ResizeBilinear computes and returns float32, so float64 precision is lost",
         **{d: "tf ResizeBilinear returns float32 (no integer rounding to match torch)" for d in INTS},

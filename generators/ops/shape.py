@@ -67,6 +67,10 @@ def reference_reshape(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return np.reshape(inputs[0], shape_reshape_target(attrs))
 
 
+def onnx_reshape(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Reshape(inputs[0], g.ints(shape_reshape_target(attrs)))
+
+
 RESHAPE = OpSpec(
     name="reshape",
     operands=_x((0, 1, 2, 3, 4)),
@@ -77,6 +81,7 @@ RESHAPE = OpSpec(
     reference=reference_reshape,
     torch=torch_reshape,
     tf=tf_reshape,
+    onnx=onnx_reshape,
     doc="Row-major reshape to `lead` + one last dim inferred from the element count (like -1).",
 )
 
@@ -96,6 +101,7 @@ TRANSPOSE = OpSpec(
     reference=Call("np.transpose", kwargs=(("axes", "perm"),)),
     torch=Call("torch.permute", kwargs=(("dims", "perm"),)),
     tf=Call("tf.transpose", kwargs=(("perm", "perm"),)),
+    onnx=Call("onnx.Transpose", kwargs=(("perm", "perm"),)),
     doc="Output dim i is input dim perm[i] (torch.permute).",
 )
 
@@ -109,6 +115,10 @@ def _squeeze_infer(shapes: Sequence[Shape], attrs: Attrs) -> Sequence[Shape]:
     return (s[:a] + s[a + 1:],)
 
 
+def onnx_squeeze(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Squeeze(inputs[0], g.ints([attrs["axis"]]))
+
+
 SQUEEZE = OpSpec(
     name="squeeze",
     operands=_x(),
@@ -119,6 +129,7 @@ SQUEEZE = OpSpec(
     reference=Call("np.squeeze", kwargs=(("axis", "axis"),)),
     torch=Call("torch.squeeze", kwargs=(("dim", "axis"),)),
     tf=Call("tf.squeeze", kwargs=(("axis", "axis"),)),
+    onnx=onnx_squeeze,
     doc="Removes one axis of size 1.",
 )
 
@@ -126,6 +137,10 @@ SQUEEZE = OpSpec(
 def _unsqueeze_infer(shapes: Sequence[Shape], attrs: Attrs) -> Sequence[Shape]:
     s, a = tuple(shapes[0]), attrs["axis"]
     return (s[:a] + (1,) + s[a:],)
+
+
+def onnx_unsqueeze(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Unsqueeze(inputs[0], g.ints([attrs["axis"]]))
 
 
 UNSQUEEZE = OpSpec(
@@ -137,6 +152,7 @@ UNSQUEEZE = OpSpec(
     reference=Call("np.expand_dims", kwargs=(("axis", "axis"),)),
     torch=Call("torch.unsqueeze", kwargs=(("dim", "axis"),)),
     tf=Call("tf.expand_dims", kwargs=(("axis", "axis"),)),
+    onnx=onnx_unsqueeze,
     doc="Inserts an axis of size 1 at position `axis` of the output.",
 )
 
@@ -172,6 +188,12 @@ def reference_flatten(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return np.reshape(x, shape_flatten_dims(x.shape, attrs["start"], attrs["end"]))
 
 
+def onnx_flatten(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # ONNX Flatten always makes a 2-D result, so reshape to torch's dims instead.
+    x = inputs[0]
+    return g.Reshape(x, g.ints(shape_flatten_dims(g.shape(x), attrs["start"], attrs["end"])))
+
+
 FLATTEN = OpSpec(
     name="flatten",
     operands=_x(),
@@ -182,6 +204,7 @@ FLATTEN = OpSpec(
     reference=reference_flatten,
     torch=Call("torch.flatten", kwargs=(("start_dim", "start"), ("end_dim", "end"))),
     tf=tf_flatten,
+    onnx=onnx_flatten,
     doc="torch.flatten: merges axes start..end (inclusive) into one.",
 )
 
@@ -223,6 +246,11 @@ def reference_broadcast_to(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return np.broadcast_to(x, shape_broadcast_target(x.shape, attrs["sizes"])).copy()
 
 
+def onnx_broadcast_to(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    return g.Expand(x, g.ints(shape_broadcast_target(g.shape(x), attrs["sizes"])))
+
+
 BROADCAST_TO = OpSpec(
     name="broadcast_to",
     operands=_x((0, 1, 2, 3, 4)),
@@ -233,6 +261,7 @@ BROADCAST_TO = OpSpec(
     reference=reference_broadcast_to,
     torch=torch_broadcast_to,
     tf=tf_broadcast_to,
+    onnx=onnx_broadcast_to,
     doc="Broadcasts to rank out_rank; `sizes` gives the new leading dims and the size of each "
         "size-1 dim (other dims are kept, like torch.expand's -1).",
 )
@@ -263,6 +292,10 @@ def reference_concat(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return np.concatenate(list(inputs), axis=attrs["axis"])
 
 
+def onnx_concat(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Concat(*inputs, axis=attrs["axis"])
+
+
 CONCAT = OpSpec(
     name="concat",
     operands=_x(),
@@ -275,6 +308,7 @@ CONCAT = OpSpec(
     reference=reference_concat,
     torch=torch_concat,
     tf=tf_concat,
+    onnx=onnx_concat,
 )
 
 
@@ -300,6 +334,11 @@ def reference_stack(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return np.stack(list(inputs), axis=attrs["axis"])
 
 
+def onnx_stack(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    axis = g.ints([attrs["axis"]])
+    return g.Concat(*(g.Unsqueeze(x, axis) for x in inputs), axis=attrs["axis"])
+
+
 STACK = OpSpec(
     name="stack",
     operands=_x(UP_TO_3),
@@ -312,6 +351,7 @@ STACK = OpSpec(
     reference=reference_stack,
     torch=torch_stack,
     tf=tf_stack,
+    onnx=onnx_stack,
 )
 
 
@@ -338,6 +378,12 @@ def reference_split(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return tuple(np.split(inputs[0], attrs["sections"], axis=attrs["axis"]))
 
 
+def onnx_split(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x, a, n = inputs[0], attrs["axis"], attrs["sections"]
+    part = g.shape(x)[a] // n
+    return tuple(g.Split(x, g.ints([part] * n), axis=a, outputs=n))
+
+
 SPLIT = OpSpec(
     name="split",
     operands=_x(),
@@ -348,6 +394,7 @@ SPLIT = OpSpec(
     reference=reference_split,
     torch=torch_split,
     tf=tf_split,
+    onnx=onnx_split,
     doc="Splits `axis` into `sections` equal parts, one output each.",
 )
 
@@ -385,6 +432,12 @@ def reference_slice(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return x[shape_slice_key(x.ndim, attrs)].copy()
 
 
+def onnx_slice(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Slice(
+        inputs[0], g.ints([attrs["start"]]), g.ints([attrs["stop"]]), g.ints([attrs["axis"]]), g.ints([attrs["step"]])
+    )
+
+
 SLICE = OpSpec(
     name="slice",
     operands=_x(),
@@ -395,6 +448,7 @@ SLICE = OpSpec(
     reference=reference_slice,
     torch=torch_slice,
     tf=tf_slice,
+    onnx=onnx_slice,
     doc="x[start:stop:step] along `axis`, with 0 <= start < stop <= dim.",
 )
 
@@ -467,6 +521,14 @@ def reference_pad(np: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return np.pad(x, shape_pad_widths(x.ndim, attrs["pads"]), mode=np_mode)
 
 
+def onnx_pad(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    x = inputs[0]
+    widths = shape_pad_widths(g.rank(x), attrs["pads"])
+    pads = [w[0] for w in widths] + [w[1] for w in widths]  # ONNX: all begins, then all ends
+    mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}[attrs["mode"]]
+    return g.Pad(x, g.ints(pads), mode=mode)
+
+
 PAD = OpSpec(
     name="pad",
     operands=_x(),
@@ -478,6 +540,7 @@ PAD = OpSpec(
     reference=reference_pad,
     torch=torch_pad,
     tf=tf_pad,
+    onnx=onnx_pad,
     doc="`pads` = (before, after) per padded trailing dim, in dim order; constant pads every "
         "dim with 0, reflect/replicate (numpy 'edge') the last min(rank-1, 2) dims.",
 )
@@ -497,6 +560,10 @@ def torch_tile(torch: Any, inputs: list[Any], attrs: Attrs) -> Any:
     return torch.tile(inputs[0], tuple(attrs["repeats"]))
 
 
+def onnx_tile(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    return g.Tile(inputs[0], g.ints(attrs["repeats"]))
+
+
 TILE = OpSpec(
     name="tile",
     operands=_x(),
@@ -506,6 +573,7 @@ TILE = OpSpec(
     reference=Call("np.tile", kwargs=(("reps", "repeats"),)),
     torch=torch_tile,
     tf=Call("tf.tile", kwargs=(("multiples", "repeats"),)),
+    onnx=onnx_tile,
     doc="Repeats the whole tensor repeats[i] times along each axis i.",
 )
 
@@ -513,6 +581,14 @@ TILE = OpSpec(
 def _repeat_interleave_infer(shapes: Sequence[Shape], attrs: Attrs) -> Sequence[Shape]:
     s, a = tuple(shapes[0]), attrs["axis"]
     return (s[:a] + (s[a] * attrs["repeats"],) + s[a + 1:],)
+
+
+def onnx_repeat_interleave(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # A new axis after `axis`, broadcast to `repeats`, then merged into `axis`.
+    x, a, r = inputs[0], attrs["axis"], attrs["repeats"]
+    dims = [int(d) for d in g.shape(x)]
+    wide = g.Expand(g.Unsqueeze(x, g.ints([a + 1])), g.ints(dims[:a + 1] + [r] + dims[a + 1:]))
+    return g.Reshape(wide, g.ints(dims[:a] + [dims[a] * r] + dims[a + 1:]))
 
 
 REPEAT_INTERLEAVE = OpSpec(
@@ -524,8 +600,16 @@ REPEAT_INTERLEAVE = OpSpec(
     reference=Call("np.repeat", kwargs=(("repeats", "repeats"), ("axis", "axis"))),
     torch=Call("torch.repeat_interleave", kwargs=(("repeats", "repeats"), ("dim", "axis"))),
     tf=Call("tf.repeat", kwargs=(("repeats", "repeats"), ("axis", "axis"))),
+    onnx=onnx_repeat_interleave,
     doc="Repeats each element `repeats` times along `axis` (np.repeat).",
 )
+
+def onnx_flip(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # Step -1 from the last element; an end below -dim clamps to "before the first".
+    axes = list(attrs["axes"])
+    n = len(axes)
+    return g.Slice(inputs[0], g.ints([-1] * n), g.ints([-(2**63)] * n), g.ints(axes), g.ints([-1] * n))
+
 
 FLIP = OpSpec(
     name="flip",
@@ -536,7 +620,21 @@ FLIP = OpSpec(
     reference=Call("np.flip", kwargs=(("axis", "axes"),)),
     torch=Call("torch.flip", kwargs=(("dims", "axes"),)),
     tf=Call("tf.reverse", kwargs=(("axis", "axes"),)),
+    onnx=onnx_flip,
 )
+
+def onnx_roll(g: Any, inputs: list[Any], attrs: Attrs) -> Any:
+    # The last `shift mod dim` elements move to the front.
+    x, a = inputs[0], attrs["axis"]
+    n = int(g.shape(x)[a])
+    cut = n - attrs["shift"] % n
+    if cut == n:
+        return g.Identity(x)
+    axis = g.ints([a])
+    tail = g.Slice(x, g.ints([cut]), g.ints([n]), axis)
+    head = g.Slice(x, g.ints([0]), g.ints([cut]), axis)
+    return g.Concat(tail, head, axis=a)
+
 
 ROLL = OpSpec(
     name="roll",
@@ -547,6 +645,7 @@ ROLL = OpSpec(
     reference=Call("np.roll", kwargs=(("shift", "shift"), ("axis", "axis"))),
     torch=Call("torch.roll", kwargs=(("shifts", "shift"), ("dims", "axis"))),
     tf=Call("tf.roll", kwargs=(("shift", "shift"), ("axis", "axis"))),
+    onnx=onnx_roll,
     doc="Circular shift along `axis`; element i moves to (i + shift) mod dim.",
 )
 

@@ -25,7 +25,10 @@ def test_ops_lists_the_catalog_with_support(capsys: pytest.CaptureFixture[str]) 
 
 def test_generate_json_is_deterministic_and_valid(tmp_path: Path) -> None:
     for d in ("a", "b"):
-        assert main(["generate", "--count", "3", "--max-nodes", "6", "--seed", "7", "--out", str(tmp_path / d)]) == 0
+        assert (
+            main(["generate", "--count", "3", "--max-nodes", "6", "--seed", "7", "--out", str(tmp_path / d)])
+            == 0
+        )
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert files == ["graph_000007.json", "graph_000008.json", "graph_000009.json"]
     for f in files:
@@ -37,20 +40,51 @@ def test_generate_json_is_deterministic_and_valid(tmp_path: Path) -> None:
 def test_generated_scripts_run_standalone_and_agree(tmp_path: Path) -> None:
     """The torch and tf scripts need no Gauntlet (run from an empty cwd with no PYTHONPATH)
     and print the same outputs for float64 graphs."""
-    assert main(["generate", "--count", "1", "--max-nodes", "6", "--seed", "3", "--dtypes", "float64",
-                 "--out", str(tmp_path), "--format", "py"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--count",
+                "1",
+                "--max-nodes",
+                "6",
+                "--seed",
+                "3",
+                "--dtypes",
+                "float64",
+                "--out",
+                str(tmp_path),
+                "--format",
+                "py",
+            ]
+        )
+        == 0
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     outs = {}
     for fw in ("torch", "tf"):
         script = tmp_path / f"graph_000003_{fw}.py"
         assert "import generators" not in script.read_text() and "from generators" not in script.read_text()
-        proc = subprocess.run([sys.executable, "-I", str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-I", str(script)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
-        outs[fw] = [line.split("dtype=")[0] + line.split("sum=")[1] for line in proc.stdout.splitlines() if line.startswith("output")]
+        outs[fw] = [
+            line.split("dtype=")[0] + line.split("sum=")[1]
+            for line in proc.stdout.splitlines()
+            if line.startswith("output")
+        ]
     assert outs["torch"] and outs["torch"] == outs["tf"]
 
 
-def test_validate_reports_a_bad_file_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_reports_a_bad_file_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": 1, "placeholders": [], "nodes": [], "outputs": []}')
     assert main(["validate", str(bad)]) == 2
@@ -69,14 +103,25 @@ def test_validate_reports_a_bad_file_without_traceback(tmp_path: Path, capsys: p
         (["run", "--frameworks", "jax"], "unknown framework"),
     ],
 )
-def test_user_mistakes_exit_2_with_a_message(argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_mistakes_exit_2_with_a_message(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
 
 
 def test_run_summarizes_a_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--count", "8", "--max-nodes", "5", "--dtypes", "float32,float64", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            ["run", "--count", "8", "--max-nodes", "5", "--dtypes", "float32,float64", "--out", str(tmp_path)]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["graphs"] == 8
     assert summary["passed"] + summary["skipped_no_values"] + len(summary["saved_cases"]) == 8

@@ -1,0 +1,34 @@
+"""TensorFlow with XLA on the CPU: the graph's call wrapped in tf.function(jit_compile=True)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fuzz.backends.base import Model
+from fuzz.backends.tf_eager import TfEager
+
+
+class TfXla(TfEager):
+    name = "tf_xla"
+    # Compiling every operator x dtype up front would take many minutes: probe a pair
+    # only when a graph using it fails.
+    probe_lazily = True
+
+    def prepare(self, model: Model) -> Any:
+        import tensorflow as tf
+
+        from generators.materialize import tensorflow as mtf
+
+        with tf.device(self.device):
+            module = model.tf_module()
+            compiled = tf.function(module.__call__, jit_compile=True, reduce_retracing=False)
+            # Tracing and XLA compilation happen on the first call: do it here, so compile
+            # errors belong to the compile stage.
+            mtf.run(compiled, model.example_inputs)
+        return compiled
+
+    def gradients(self, prepared: Any, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError("tf_xla does not take part in the gradient oracle")

@@ -1,0 +1,179 @@
+"""Differential testing through the sandbox: starts the worker pool, probes the backends
+(cached on disk), streams test jobs to the workers, and re-submits a test whose worker
+died so the crash becomes an outcome and the other backends are still judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from fuzz.backends import load
+from fuzz.execute import CaseJob, CaseResult, Describe, KnownCrash, ProbeJob, WorkerConfig
+from fuzz.probe import Capabilities, Pair, ProbeCache, all_pairs, cache_dir
+from fuzz.sandbox import Died, SandboxLimits, WorkerPool
+from generators.errors import GauntletError
+from generators.graph_gen import GenOptions
+
+
+@dataclass(frozen=True)
+class InternalFailure:
+    """A test that killed its worker outside any backend (a Gauntlet bug, kept visible)."""
+
+    seed: int
+    symptom: str
+    stage: str
+    detail: str
+
+
+def _split_stage(stage: str) -> tuple[str, str]:
+    """("compile", "torch_eager") from "compile:torch_eager"; ("", "") for other stages."""
+    kind, _, rest = stage.partition(":")
+    return (kind, rest.split(":")[0]) if kind in ("compile", "run", "probe") else ("", "")
+
+
+class DifferentialRunner:
+    """One pool of workers, each holding every requested backend."""
+
+    def __init__(
+        self,
+        backends: Sequence[str],
+        workers: int = 2,
+        limits: SandboxLimits | None = None,
+        cache: Path | None = None,
+        progress: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        if not backends:
+            raise GauntletError("no backends given")
+        self.requested = tuple(backends)
+        loaded = [load(b) for b in backends]  # user errors (unknown names) surface here
+        self.names = tuple(b.name for b in loaded)
+        if len(set(self.names)) != len(self.names):
+            raise GauntletError(f"a backend is listed twice: {', '.join(self.names)}")
+        self.lazy = tuple(b.name for b in loaded if getattr(b, "probe_lazily", False))
+        self.progress = progress
+        self.cache_root = cache or cache_dir()
+        self.pool = WorkerPool(
+            "fuzz.execute:target", max(1, workers), limits or SandboxLimits(), setup="fuzz.execute:setup",
+            setup_arg=WorkerConfig(self.requested),
+        )
+        self.versions: dict[str, str] = {}
+        self.capabilities: dict[str, Capabilities] = {}
+        self.capability_files: tuple[str, ...] = ()
+
+    def __enter__(self) -> DifferentialRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check availability and probe every eagerly probed backend (or load its cache)."""
+        answer = self.pool.run([Describe()])[0]
+        if isinstance(answer, Died):
+            raise GauntletError(f"a sandbox worker died while loading the backends ({answer.symptom}): {answer.detail}")
+        self.versions = dict(answer)
+        missing = [n for n in self.names if n not in self.versions]
+        if missing:
+            raise GauntletError(f"backend(s) not available on this machine: {', '.join(missing)}")
+        from generators.ops import catalog
+
+        cat = catalog()
+        store = ProbeCache(self.cache_root, cat)
+        files = []
+        for name in self.names:
+            if name in self.lazy:
+                continue
+            version = self.versions[name]
+            caps = store.load(name, version)
+            if caps is None:
+                self.progress(f"probing {name} ({version}): every operator x dtype, once; cached afterwards")
+                caps = self._probe(name, version, all_pairs(cat))
+                store.save(caps)
+            caps.check_not_tiny()
+            self.capabilities[name] = caps
+            files.append(str(store.path(name, version)))
+        self.capability_files = tuple(files)
+
+    def _probe(self, name: str, version: str, pairs: list[Pair]) -> Capabilities:
+        unsupported: dict[Pair, str] = {}
+        todo = list(pairs)
+        while todo:
+            chunks = [tuple(todo[i :: self.pool.size]) for i in range(self.pool.size)]
+            results = self.pool.run([ProbeJob(name, c) for c in chunks if c])
+            todo = []
+            for chunk, result in zip([c for c in chunks if c], results):
+                if isinstance(result, Died):
+                    parts = result.stage.split(":")
+                    crashed = (parts[2], parts[3]) if len(parts) == 4 and parts[0] == "probe" else chunk[0]
+                    unsupported[crashed] = f"crashed the worker ({result.symptom}) when run alone: {result.detail.splitlines()[0] if result.detail else ''}"
+                    self.progress(f"  {name}: {crashed[0]}/{crashed[1]} crashed when run alone ({result.symptom})")
+                    todo.extend(chunk[chunk.index(crashed) + 1 :])
+                else:
+                    unsupported.update(result)
+        return Capabilities(name, version, unsupported, len(pairs))
+
+    # --- tests ---------------------------------------------------------------------------
+
+    def job(self, seed: int, options: GenOptions, keep_arrays: bool = False) -> CaseJob:
+        return CaseJob(seed, options, self.names, self.capability_files, keep_arrays=keep_arrays)
+
+    def run(
+        self, seeds: Iterable[int], options: GenOptions | Callable[[int], GenOptions], keep_arrays: bool = False
+    ) -> Iterator[CaseResult | InternalFailure]:
+        """Results as tests finish (not in seed order); at most 2 jobs per worker in flight.
+        `options` may depend on the seed (e.g. to vary the graph size)."""
+        options_for = options if callable(options) else (lambda seed: options)
+        pending: dict[int, CaseJob] = {}
+        it = iter(seeds)
+        exhausted = False
+        limit = 2 * self.pool.size
+
+        def fill() -> None:
+            nonlocal exhausted
+            while not exhausted and len(pending) < limit:
+                try:
+                    seed = next(it)
+                except StopIteration:
+                    exhausted = True
+                    return
+                job = self.job(seed, options_for(seed), keep_arrays)
+                pending[self.pool.submit(job)] = job
+
+        fill()
+        while pending:
+            for job_id, result in self._one():
+                job = pending.pop(job_id)
+                if isinstance(result, Died):
+                    retry = self._after_death(job, result)
+                    if isinstance(retry, CaseJob):
+                        pending[self.pool.submit(retry)] = retry
+                    else:
+                        yield retry
+                else:
+                    yield result
+                fill()
+
+    def _one(self) -> Iterator[tuple[int, Any]]:
+        """The next finished job (the pool's iterator, stopped after one answer)."""
+        for item in self.pool.results():
+            yield item
+            return
+
+    def _after_death(self, job: CaseJob, died: Died) -> CaseJob | InternalFailure:
+        stage, backend = _split_stage(died.stage)
+        if backend not in job.backends or any(c.backend == backend for c in job.crashed):
+            return InternalFailure(job.seed, died.symptom, died.stage, died.detail)
+        detail = died.detail
+        if stage == "probe":
+            # A compiled backend's lazy probe of one operator crashed: still that backend.
+            stage, detail = "compile", f"(while running {':'.join(died.stage.split(':')[2:])} alone) {detail}"
+        crash = KnownCrash(backend, died.symptom, stage, detail)
+        return replace(job, crashed=(*job.crashed, crash))
