@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,7 +41,11 @@ def run_set(backends: list[str], args: argparse.Namespace) -> dict[str, object]:
         runner.start()  # probes (or loads the cached probe) before the clock starts
         start = time.perf_counter()
         per_test = []
-        for result in runner.run(range(args.seed, args.seed + args.count), lambda s: options_for(s, args.min_nodes, args.max_nodes)):
+        last = start
+        for done, result in enumerate(runner.run(range(args.seed, args.seed + args.count), lambda s: options_for(s, args.min_nodes, args.max_nodes)), 1):
+            if time.perf_counter() - last > 30:
+                last = time.perf_counter()
+                print(f"  ... {done}/{args.count} tests, {done / (last - start):.2f} tests/s, {len(flagged)} flagged", file=sys.stderr, flush=True)
             if isinstance(result, InternalFailure):
                 verdicts["internal_failure"] += 1
                 flagged.append({"seed": result.seed, "verdict": "internal_failure", "symptom": result.symptom,

@@ -1,6 +1,6 @@
-"""A batch run: generate graphs, run each on torch and tf eager in this process, compare
-with the float64 NumPy reference, and summarize. The precursor of the fuzz campaign
-(no sandbox, no dedup or reduction yet). Imports frameworks lazily.
+"""A batch run: a fixed number of generated tests through the differential runner (sandboxed
+backends, the judge), a summary, and a case directory per bug candidate with standalone
+reproducers. The precursor of fuzz campaigns (no dedup, reduction or resume yet).
 """
 
 from __future__ import annotations
@@ -11,83 +11,74 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from generators.dtypes import DType
-from generators.graph_gen import GenOptions, GraphGenerator
-from generators.ir import Graph
-from generators.reference import evaluate, graph_outputs
+from fuzz.execute import CaseResult
+from fuzz.runner import DifferentialRunner, InternalFailure
+from fuzz.sandbox import SandboxLimits
+from generators.graph_gen import GenOptions
+from generators.ir import Graph, graph_from_json
 from generators.spec import OpSpec
-from generators.values import Feed, make_feed
-
-# Whole-graph comparison tolerances (looser than per-operator ones: errors compound).
-GRAPH_TOLERANCE = {
-    DType.float16: (5e-2, 5e-2),
-    DType.bfloat16: (1e-1, 1e-1),
-    DType.float32: (1e-3, 1e-4),
-    DType.float64: (1e-6, 1e-8),
-}
 
 
 @dataclass
 class BatchSummary:
-    graphs: int = 0
-    skipped_no_values: int = 0
-    passed: int = 0
-    errors: dict[str, int] = field(default_factory=dict)  # "framework: ExcType" -> count
-    mismatches: dict[str, int] = field(default_factory=dict)  # framework -> count
+    tests: int = 0
+    backends: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    verdicts: dict[str, int] = field(default_factory=dict)  # pass, bug, rejected, ...
+    findings: dict[str, int] = field(default_factory=dict)  # "symptom: backend" -> count
+    unsupported: dict[str, int] = field(default_factory=dict)  # backend -> tests it sat out
+    internal_failures: int = 0
     ops_covered: int = 0
-    generation_s: float = 0.0
+    tests_per_s: float = 0.0
     total_s: float = 0.0
-    saved_cases: list[str] = field(default_factory=list)
+    cases: list[str] = field(default_factory=list)
 
 
-def compare(actual: np.ndarray, expected: np.ndarray, dtype: DType) -> str | None:
-    """None if equal within the dtype's tolerance, else a one-line description."""
-    if actual.shape != expected.shape:
-        return f"shape {list(actual.shape)} != {list(expected.shape)}"
-    if dtype.is_float:
-        rtol, atol = GRAPH_TOLERANCE[dtype]
-        a, e = actual.astype(np.float64), expected.astype(np.float64)
-        if np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True):
-            return None
-        return f"max abs error {float(np.nanmax(np.abs(a - e))):.3g}"
-    if np.array_equal(actual, expected.astype(actual.dtype)):
-        return None
-    return f"{int(np.sum(actual != expected.astype(actual.dtype)))} element(s) differ"
-
-
-def _runners() -> dict[str, Callable[[Graph, Feed], list[np.ndarray]]]:
-    def run_torch(graph: Graph, feed: Feed) -> list[np.ndarray]:
-        from generators.materialize import torch as mt
-
-        return mt.run(mt.to_torch(graph, feed.weights(graph)), feed.inputs(graph))
-
-    def run_tf(graph: Graph, feed: Feed) -> list[np.ndarray]:
-        from generators.materialize import tensorflow as mtf
-
-        return mtf.run(mtf.to_tensorflow(graph, feed.weights(graph)), feed.inputs(graph))
-
-    return {"torch": run_torch, "tensorflow": run_tf}
-
-
-def save_case(out: Path, graph: Graph, feed: Feed, seed: int, what: Mapping[str, Any], catalog: Mapping[str, OpSpec]) -> Path:
-    """A case directory: graph.json, inputs as .npy, standalone torch/tf scripts, case.json."""
+def save_case(out: Path, result: CaseResult, catalog: Mapping[str, OpSpec]) -> Path:
+    """A case directory: graph.json, inputs as .npy, standalone torch/tf scripts, the ONNX
+    model when every operator has an ONNX lowering, and case.json (verdict, outcomes)."""
     from generators.materialize.script import npy_array, write_script
 
-    case = out / "cases" / graph.digest()
+    graph = graph_from_json(result.graph_json)
+    case = out / "cases" / f"{result.seed:06d}-{graph.digest()[:12]}"
     case.mkdir(parents=True, exist_ok=True)
-    (case / "graph.json").write_text(graph.to_json() + "\n")
-    files = {}
-    for i, array in enumerate(feed.arrays):
+    (case / "graph.json").write_text(result.graph_json + "\n")
+    files: dict[int, str] = {}
+    for i, array in enumerate(result.feed or ()):
         files[i] = f"p{i}.npy"
         np.save(case / files[i], npy_array(array), allow_pickle=False)
-    for fw, name in (("torch", "repro_torch.py"), ("tensorflow", "repro_tf.py")):
-        (case / name).write_text(write_script(graph, fw, catalog, files, title=f"Gauntlet case {graph.digest()}"))  # type: ignore[arg-type]
-    (case / "case.json").write_text(json.dumps({"seed": seed, **what}, indent=2) + "\n")
+    if result.feed is not None:
+        for fw, name in (("torch", "repro_torch.py"), ("tensorflow", "repro_tf.py")):
+            (case / name).write_text(write_script(graph, fw, catalog, files, title=f"Gauntlet case seed {result.seed}"))  # type: ignore[arg-type]
+        _save_onnx(case, graph, result.feed, catalog)
+    assert result.verdict is not None
+    (case / "case.json").write_text(json.dumps({
+        "seed": result.seed,
+        "ops": list(result.ops),
+        "verdict": result.verdict.kind,
+        "findings": [asdict(f) for f in result.verdict.findings],
+        "outcomes": [
+            {"backend": o.backend, "status": o.status, "stage": o.stage, "symptom": o.symptom, "message": o.message}
+            for o in result.outcomes
+        ],
+    }, indent=2) + "\n")
     return case
+
+
+def _save_onnx(case: Path, graph: Graph, feed: Sequence[np.ndarray], catalog: Mapping[str, OpSpec]) -> None:
+    try:
+        from generators.materialize.onnx import to_onnx
+    except ImportError:  # onnx is optional
+        return
+    weights = {i: feed[i] for i in graph.weight_indices}
+    try:
+        model = to_onnx(graph, weights, catalog)
+    except NotImplementedError:
+        return
+    (case / "model.onnx").write_bytes(model.SerializeToString())
 
 
 def run_batch(
@@ -96,60 +87,65 @@ def run_batch(
     options: GenOptions,
     catalog: Mapping[str, OpSpec],
     out: Path,
-    frameworks: Sequence[str] = ("torch", "tensorflow"),
+    backends: Sequence[str],
+    workers: int,
+    limits: SandboxLimits,
     progress: Callable[[str], None] = print,
 ) -> BatchSummary:
-    generator = GraphGenerator(catalog, options)
-    runners = {k: v for k, v in _runners().items() if k in frameworks}
-    summary = BatchSummary()
-    errors: Counter[str] = Counter()
-    mismatches: Counter[str] = Counter()
+    summary = BatchSummary(backends=list(backends))
+    verdicts: Counter[str] = Counter()
+    findings: Counter[str] = Counter()
+    unsupported: Counter[str] = Counter()
     ops: set[str] = set()
-    start = last = time.monotonic()
-    for s in range(seed, seed + count):
-        t0 = time.monotonic()
-        graph = generator.generate(s)
-        summary.generation_s += time.monotonic() - t0
-        summary.graphs += 1
-        ops.update(graph.op_names())
-        feed = make_feed(graph, np.random.default_rng(s), catalog)
-        if feed is None:
-            summary.skipped_no_values += 1
-            continue
-        results = evaluate(graph, feed.arrays, catalog, wide=True)
-        assert results is not None
-        expected = graph_outputs(graph, results, feed.arrays)
-        problems: dict[str, str] = {}
-        for fw, run in runners.items():
-            try:
-                actual = run(graph, feed)
-            except Exception as exc:  # a backend failure is an outcome, not our crash
-                key = f"{fw}: {type(exc).__name__}"
-                errors[key] += 1
-                problems[fw] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                continue
-            for k, (a, e) in enumerate(zip(actual, expected)):
-                diff = compare(a, e, graph.type_of(graph.outputs[k]).dtype)
-                if diff is not None:
-                    mismatches[fw] += 1
-                    problems[fw] = f"output {k}: {diff}"
-                    break
-        if problems:
-            case = save_case(out, graph, feed, s, {"problems": problems}, catalog)
-            summary.saved_cases.append(str(case))
-        else:
-            summary.passed += 1
-        now = time.monotonic()
-        if now - last >= 5 or s == seed + count - 1:
-            last = now
-            progress(
-                f"[{now - start:6.1f}s] {summary.graphs}/{count} graphs, {summary.passed} passed, "
-                f"{sum(errors.values())} errors, {sum(mismatches.values())} mismatches"
-            )
-    summary.errors = dict(errors)
-    summary.mismatches = dict(mismatches)
-    summary.ops_covered = len(ops)
-    summary.total_s = time.monotonic() - start
     out.mkdir(parents=True, exist_ok=True)
+    with DifferentialRunner(backends, workers=workers, limits=limits, progress=progress) as runner:
+        runner.start()
+        summary.versions = dict(runner.versions)
+        start = last = time.monotonic()
+        for result in runner.run(range(seed, seed + count), options):
+            summary.tests += 1
+            if isinstance(result, InternalFailure):
+                summary.internal_failures += 1
+                progress(f"internal failure at seed {result.seed} ({result.symptom} in {result.stage}): {result.detail.splitlines()[0] if result.detail else ''}")
+                continue
+            ops.update(result.ops)
+            kind = result.verdict.kind if result.verdict is not None else "no_stable_inputs"
+            verdicts[kind] += 1
+            for o in result.outcomes:
+                if o.status == "unsupported":
+                    unsupported[o.backend] += 1
+            if result.verdict is not None and result.verdict.kind == "bug":
+                for f in result.verdict.findings:
+                    findings[f"{f.symptom}: {', '.join(f.backends)}"] += 1
+                summary.cases.append(str(save_case(out, result, catalog)))
+            now = time.monotonic()
+            if now - last >= 5 or summary.tests == count:
+                last = now
+                progress(
+                    f"[{now - start:6.1f}s] {summary.tests}/{count} tests, {verdicts['pass']} passed, "
+                    f"{verdicts['bug']} with bug candidates, {summary.tests / max(now - start, 1e-9):.1f} tests/s"
+                )
+        summary.total_s = time.monotonic() - start
+    summary.verdicts = dict(verdicts)
+    summary.findings = dict(findings)
+    summary.unsupported = dict(unsupported)
+    summary.ops_covered = len(ops)
+    summary.tests_per_s = round(summary.tests / max(summary.total_s, 1e-9), 2)
     (out / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
     return summary
+
+
+def describe(summary: BatchSummary) -> list[str]:
+    """The end-of-run lines for a person."""
+    lines = [
+        f"tests: {summary.tests}  verdicts: {', '.join(f'{k} {v}' for k, v in sorted(summary.verdicts.items()))}",
+        f"operators covered: {summary.ops_covered}; {summary.tests_per_s} tests/s; total {summary.total_s:.1f}s",
+    ]
+    for key, n in sorted(summary.findings.items()):
+        lines.append(f"  bug candidate  {key}: {n}")
+    for backend, n in sorted(summary.unsupported.items()):
+        lines.append(f"  {backend} sat out {n} test(s) using operators it does not support")
+    if summary.internal_failures:
+        lines.append(f"  internal failures (Gauntlet bugs, please report): {summary.internal_failures}")
+    return lines
+

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,6 +90,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         graph = generator.generate(s)
         stem = f"graph_{s:06d}"
         (out / f"{stem}.json").write_text(graph.to_json() + "\n")
+        if args.format == "onnx":
+            _write_onnx(out, stem, graph, s, cat)
         if args.format == "py":
             from generators.materialize.script import npy_array, write_script
             from generators.values import make_feed
@@ -107,6 +110,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_onnx(out: Path, stem: str, graph, seed: int, cat) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from generators.values import make_feed
+
+    try:
+        from generators.materialize.onnx import to_onnx
+    except ImportError:
+        raise GauntletError("--format onnx needs the onnx package (pip install 'gauntlet[onnx]')") from None
+    feed = make_feed(graph, np.random.default_rng(seed), cat)
+    if feed is None:
+        print(f"seed {seed}: no inputs keep the reference finite and stable; wrote the graph only", file=sys.stderr)
+        return
+    try:
+        model = to_onnx(graph, feed.weights(graph), cat)
+    except NotImplementedError as exc:
+        print(f"seed {seed}: {exc}; wrote the graph only", file=sys.stderr)
+        return
+    (out / f"{stem}.onnx").write_bytes(model.SerializeToString())
+    for i in graph.input_indices:
+        np.save(out / f"{stem}_in{i}.npy", feed.arrays[i], allow_pickle=False)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from generators.ir import graph_from_json, validate
 
@@ -121,30 +147,59 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limits(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from fuzz.sandbox import SandboxLimits
+
+    if args.workers < 1 or args.timeout <= 0 or args.memory_mb < 64:
+        raise GauntletError("--workers must be >= 1, --timeout > 0 and --memory-mb >= 64")
+    return SandboxLimits(timeout_s=args.timeout, memory_mb=args.memory_mb)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from fuzz.batch import run_batch
+    from fuzz.batch import describe, run_batch
     from generators.ops import catalog
 
-    frameworks = args.frameworks
-    unknown = set(frameworks) - {"torch", "tensorflow"}
-    if unknown:
-        raise GauntletError(f"unknown framework(s) {', '.join(sorted(unknown))}; use torch,tensorflow")
     out = Path(args.out)
-    print(f"running {args.count} graph(s) of {args.max_nodes} operators on {', '.join(frameworks)} (eager)")
-    s = run_batch(args.count, args.seed, _options(args), catalog(), out, frameworks,
-                  progress=lambda line: print(line, flush=True))
-    print(f"\ngraphs: {s.graphs}  passed: {s.passed}  no stable inputs: {s.skipped_no_values}  "
-          f"operators covered: {s.ops_covered}")
-    print(f"generation: {s.graphs / max(s.generation_s, 1e-9):.0f} graphs/s; total {s.total_s:.1f}s")
-    for key, n in sorted(s.errors.items()):
-        print(f"  error     {key}: {n}")
-    for key, n in sorted(s.mismatches.items()):
-        print(f"  mismatch  {key}: {n} (unconfirmed: no stability check yet)")
-    print(f"report: {out / 'summary.json'}" + (f"  ({len(s.saved_cases)} case(s) under {out / 'cases'})" if s.saved_cases else ""))
+    limits = _limits(args)
+    options = _options(args)
+    print(f"running {args.count} test(s) of {args.max_nodes} operators on {', '.join(args.backends)} "
+          f"against the float64 reference, {args.workers} worker(s)", flush=True)
+    summary = run_batch(args.count, args.seed, options, catalog(), out, args.backends, args.workers, limits,
+                        progress=lambda line: print(line, flush=True))
+    print()
+    for line in describe(summary):
+        print(line)
+    cases = f"  ({len(summary.cases)} case(s) under {out / 'cases'})" if summary.cases else ""
+    print(f"report: {out / 'summary.json'}{cases}")
+    return 0
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from fuzz.backends import BUILTIN, known, load
+
+    rows = []
+    for name, target in sorted(known().items()):
+        backend = load(name)
+        available = backend.available()
+        rows.append({
+            "name": name,
+            "source": "built-in" if name in BUILTIN else f"entry point {target}",
+            "available": available,
+            "version": backend.version() if available else None,
+            "lowering": backend.lowering,
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        state = r["version"] if r["available"] else "not available on this machine"
+        print(f"{r['name']:<20} {r['lowering']:<11} {state}  ({r['source']})")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fuzz.backends import CPU_DEFAULT  # imports no framework
+
     parser = argparse.ArgumentParser(prog="gauntlet", description="Fuzz and test deep-learning libraries and models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -155,19 +210,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="write generated graphs (JSON, or JSON + standalone scripts)")
     _add_generation_options(p, count=10)
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--format", choices=("json", "py"), default="json",
-                   help="json: graphs only; py: also inputs and standalone torch/tf scripts")
+    p.add_argument("--format", choices=("json", "py", "onnx"), default="json",
+                   help="json: graphs only; py: also inputs and standalone torch/tf scripts; onnx: also an ONNX model "
+                   "and its inputs")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("validate", help="check graph JSON files against the operator specs")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("run", help="generate graphs and run them on torch and tf eager against the reference")
+    p = sub.add_parser("run", help="generate graphs and test them differentially on backends, in sandboxed workers")
     _add_generation_options(p, count=100)
     p.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
-    p.add_argument("--frameworks", type=_csv, default=("torch", "tensorflow"), help="torch,tensorflow")
+    p.add_argument("--backends", type=_csv, default=CPU_DEFAULT,
+                   help=f"comma-separated backend names, module:Class or file.py:Class (default {','.join(CPU_DEFAULT)}; "
+                   "see `gauntlet backends`)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="sandbox worker processes (default: the cores)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds without progress before a test counts as a hang (default 120)")
+    p.add_argument("--memory-mb", type=int, default=4096, help="memory budget per worker beyond its startup (default 4096)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("backends", help="list the known backends (built-in and entry points) and their availability")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_backends)
     return parser
 
 

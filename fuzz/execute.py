@@ -16,6 +16,7 @@ import numpy as np
 
 from fuzz.backends import load
 from fuzz.backends.base import Backend, Model
+from fuzz.gradients import check_gradients
 from fuzz.oracle import Outcome, Verdict, expectations, judge
 from fuzz.probe import Capabilities, Pair, first_line, probe_all
 from fuzz.sandbox import is_out_of_memory
@@ -86,6 +87,7 @@ class CaseJob:
     capability_files: tuple[str, ...] = ()  # probe results (JSON) for eagerly probed backends
     crashed: tuple[KnownCrash, ...] = ()
     keep_arrays: bool = False  # return inputs and outputs even when the test passes
+    gradients: bool = True  # also judge gradients where the forward pass agreed
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,14 @@ def run_test(job: CaseJob | Describe, note: Note, state: WorkerState) -> CaseRes
         outcomes.append(outcome)
     note("compare")
     verdict = judge(outcomes, ref.outputs, ref.spread, expected)
+    if job.gradients and verdict.kind == "pass":
+        t0 = time.perf_counter()
+        ran = {o.backend: state.backends[o.backend] for o in outcomes if o.status == "ok"}
+        note("gradients")
+        check = check_gradients(graph, feed.arrays, ran, state.catalog, job.seed)
+        seconds["gradients"] = time.perf_counter() - t0
+        if check is not None and check.findings:
+            verdict = replace(verdict, kind="bug", findings=verdict.findings + check.findings)
     keep = job.keep_arrays or verdict.kind == "bug"
     if not keep:
         outcomes = [replace(o, outputs=()) for o in outcomes]

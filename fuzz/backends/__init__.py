@@ -95,7 +95,10 @@ def load(spec: str) -> Backend:
     if target is None and ":" not in spec:
         raise GauntletError(f"unknown backend {spec!r}; known: {', '.join(sorted(table))} (or module:Class, file.py:Class)")
     obj = _resolve(target or spec)
-    backend = obj() if isinstance(obj, type) else obj
+    try:
+        backend = obj() if isinstance(obj, type) else obj
+    except TypeError as exc:
+        raise GauntletError(f"{spec} is not a Gauntlet backend: it cannot be created without arguments ({exc})") from None
     missing = [m for m in ("name", "lowering", "available", "version", "prepare", "run") if not hasattr(backend, m)]
     if missing:
         raise GauntletError(f"{spec} is not a Gauntlet backend: it lacks {', '.join(missing)} (see README, 'Add a backend')")

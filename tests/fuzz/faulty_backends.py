@@ -80,3 +80,12 @@ class WrongByOne(_Faulty):
 
     def run(self, prepared: Any, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [o + np.ones((), o.dtype) if o.dtype.kind in "fiu" else o for o in super().run(prepared, inputs)]
+
+
+class WrongGradient(_Faulty):
+    """Right forward results, gradients 5% too large."""
+
+    name = "wrong_gradient"
+
+    def gradients(self, prepared: Any, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [g * np.asarray(1.05, g.dtype) for g in super().gradients(prepared, inputs, cotangents)]

@@ -100,7 +100,9 @@ def test_validate_reports_a_bad_file_without_traceback(
         (["generate", "--out", "x", "--ops", "nosuch"], "unknown operator 'nosuch'"),
         (["generate", "--out", "x", "--dtypes", "float8"], "unknown dtype 'float8'"),
         (["generate", "--out", "x", "--count", "0"], "must be positive"),
-        (["run", "--frameworks", "jax"], "unknown framework"),
+        (["run", "--backends", "jax"], "unknown backend"),
+        (["run", "--backends", "nowhere.py:Backend"], "does not exist"),
+        (["run", "--workers", "0"], "--workers must be"),
     ],
 )
 def test_user_mistakes_exit_2_with_a_message(
@@ -115,17 +117,39 @@ def test_user_mistakes_exit_2_with_a_message(
     assert message in capsys.readouterr().err
 
 
-def test_run_summarizes_a_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(
-            ["run", "--count", "8", "--max-nodes", "5", "--dtypes", "float32,float64", "--out", str(tmp_path)]
-        )
-        == 0
-    )
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["graphs"] == 8
-    assert summary["passed"] + summary["skipped_no_values"] + len(summary["saved_cases"]) == 8
+def test_run_summarizes_a_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GAUNTLET_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["run", "--count", "8", "--max-nodes", "5", "--dtypes", "float32,float64", "--out", str(tmp_path / "run"),
+            "--backends", "torch_eager,tf_eager", "--workers", "1"]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["tests"] == 8 and summary["backends"] == ["torch_eager", "tf_eager"]
+    assert sum(summary["verdicts"].values()) == 8
+    assert summary["verdicts"].get("pass", 0) >= 6
+    assert set(summary["versions"]) == {"torch_eager", "tf_eager"}
     assert "report:" in capsys.readouterr().out
+    assert len(list((tmp_path / "cache" / "probes").glob("*.json"))) == 2  # the probe was cached
+
+
+def test_backends_lists_builtins_with_availability(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backends", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"torch_eager", "torch_compile", "tf_eager", "tf_xla", "onnxruntime", "torch_cuda", "torch_compile_cuda", "tf_gpu"} <= set(rows)
+    assert rows["torch_eager"]["available"] and rows["torch_eager"]["version"].startswith("torch-")
+
+
+def test_generate_onnx_writes_models_that_onnxruntime_runs(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    assert main(["generate", "--count", "3", "--max-nodes", "5", "--dtypes", "float32", "--format", "onnx", "--out", str(tmp_path)]) == 0
+    models = sorted(tmp_path.glob("*.onnx"))
+    assert models, "no ONNX model written"
+    for path in models:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feed = {i.name: np.load(path.with_name(f"{path.stem}_{i.name}.npy"), allow_pickle=False) for i in session.get_inputs()}
+        outputs = session.run(None, feed)
+        assert all(np.all(np.isfinite(o)) for o in outputs if o.dtype.kind == "f")
 
 
 def test_console_script_help_is_fast_and_light() -> None:

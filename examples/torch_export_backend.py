@@ -1,12 +1,13 @@
 """A third-party Gauntlet backend, as a user would write it for their own compiler: here
-TorchScript (torch.jit.trace + freeze), plugged in without editing Gauntlet:
+torch.export (the graph captured ahead of time, then run as an exported program), plugged
+in without editing Gauntlet:
 
-    gauntlet run --backends torch_eager,examples/torchscript_backend.py:TorchScript
+    gauntlet run --backends torch_eager,examples/torch_export_backend.py:TorchExport
 
 or registered by a package under the `gauntlet.backends` entry-point group:
 
     [project.entry-points."gauntlet.backends"]
-    torchscript = "my_package.backend:TorchScript"
+    torch_export = "my_package.backend:TorchExport"
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 import numpy as np
 
 
-class TorchScript:
-    name = "torchscript"
+class TorchExport:
+    name = "torch_export"
     lowering = "torch"  # runs the operators' torch lowerings (see `gauntlet ops`)
     probe_lazily = True  # compile per graph is slow: find unsupported operators on failure
 
@@ -32,7 +33,7 @@ class TorchScript:
     def version(self) -> str:
         import torch
 
-        return f"torchscript-{torch.__version__}"
+        return f"torch-export-{torch.__version__}"
 
     def prepare(self, model: Any) -> Any:
         """The compile stage: `model` is a fuzz.backends.Model (graph, weights, example
@@ -43,9 +44,7 @@ class TorchScript:
 
         module = model.torch_module()
         example = tuple(to_tensor(x) for x in model.example_inputs)
-        with torch.no_grad():
-            traced = torch.jit.trace(module, example, check_trace=False)
-        return torch.jit.freeze(traced.eval())
+        return torch.export.export(module, example).module()
 
     def run(self, prepared: Any, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The run stage: NumPy in, NumPy out (one array per graph output)."""
