@@ -64,8 +64,11 @@ def setup(config: WorkerConfig) -> WorkerState:
     if any(b.lowering == "tensorflow" for b in backends.values()):
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(config.threads)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(config.threads)
+        except RuntimeError:  # tf already initialized in this process (in-process use): keep its pools
+            pass
     return WorkerState(backends, versions, catalog())
 
 
