@@ -200,17 +200,17 @@ def run_test(job: CaseJob | Describe, note: Note, state: WorkerState) -> CaseRes
     inputs = tuple(feed.inputs(graph))
     model = Model(graph, feed.weights(graph), inputs, state.catalog)
     crashed = {c.backend: c for c in job.crashed}
-    caps = {}
+    caps: dict[str, Capabilities] = {}
     for path in job.capability_files:
-        cached = next((c for p, c in state.capabilities.values() if p == path), None)
-        c = cached or _capabilities(state, path)
-        caps[c.backend] = c
+        cached = next((known for p, known in state.capabilities.values() if p == path), None)
+        loaded = cached or _capabilities(state, path)
+        caps[loaded.backend] = loaded
     outcomes: list[Outcome] = []
     lazily: list[tuple[str, str, str, str]] = []
     for name in job.backends:
         if name in crashed:
-            c = crashed[name]
-            outcomes.append(Outcome(name, "crash", c.stage, symptom=c.symptom, message=c.detail))  # type: ignore[arg-type]
+            crash = crashed[name]
+            outcomes.append(Outcome(name, "crash", crash.stage, symptom=crash.symptom, message=crash.detail))  # type: ignore[arg-type]
             continue
         backend = state.backends.get(name)
         if backend is None:

@@ -35,7 +35,7 @@ class TorchCompile(TorchEager):
         module = model.torch_module(self.device)
         compiled = torch.compile(module, backend="inductor", fullgraph=True, dynamic=False)
         # Compilation is lazy; run the example once so compile errors belong to this stage.
-        mt.run(compiled, model.example_inputs, self.device)
+        mt.run(compiled, model.example_inputs, self.device)  # type: ignore[arg-type]
         return compiled
 
     def gradients(self, prepared: Any, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -142,7 +142,7 @@ def to_onnx(
     names: dict[ValueRef, str] = {}
     inputs = []
     for i, p in enumerate(graph.placeholders):
-        ref = InputRef(i)
+        ref: ValueRef = InputRef(i)
         if i in weights and p.kind == "weight":
             names[ref] = g.const(weights[i], p.type.dtype)
         elif bfloat16_io_as_float32 and p.type.dtype is DType.bfloat16:

@@ -26,6 +26,7 @@ from generators.spec import (
 from generators.symbolic import Shape, SymBool, broadcast
 
 Guard = Callable[[Sequence[np.ndarray], Attrs], bool]
+NO_ONNX = Missing("no ONNX lowering yet")
 
 
 def unary(
@@ -35,7 +36,7 @@ def unary(
     reference: Function | Missing,
     torch: Function | Missing,
     tf: Function | Missing,
-    onnx: Function | Missing = Missing("no ONNX lowering yet"),
+    onnx: Function | Missing = NO_ONNX,
     values: ValueDomain | None = None,
     stable: Guard | None = None,
     attrs: Mapping[str, AttrDomain] | None = None,
@@ -83,7 +84,7 @@ def binary(
     reference: Function | Missing,
     torch: Function | Missing,
     tf: Function | Missing,
-    onnx: Function | Missing = Missing("no ONNX lowering yet"),
+    onnx: Function | Missing = NO_ONNX,
     values: ValueDomain | None = None,
     rhs_values: ValueDomain | None = None,
     stable: Guard | None = None,
