@@ -13,6 +13,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -37,7 +38,10 @@ def options_for(seed: int, lo: int, hi: int) -> GenOptions:
 def run_set(backends: list[str], args: argparse.Namespace) -> dict[str, object]:
     flagged = []
     verdicts: Counter[str] = Counter()
-    with DifferentialRunner(backends, workers=args.workers, limits=SandboxLimits(timeout_s=args.timeout)) as runner:
+    if args.fresh_compile_cache:
+        # Workers inherit it: compile times are measured without kernels cached by earlier runs.
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="gauntlet-inductor-")
+    with DifferentialRunner(backends, workers=args.workers, limits=SandboxLimits(timeout_s=args.timeout), batch=args.batch) as runner:
         runner.start()  # probes (or loads the cached probe) before the clock starts
         start = time.perf_counter()
         per_test = []
@@ -71,6 +75,7 @@ def run_set(backends: list[str], args: argparse.Namespace) -> dict[str, object]:
         restarts = runner.pool.restarts
     return {
         "backends": backends,
+        "batch": args.batch,
         "tests": args.count,
         "seconds": round(elapsed, 2),
         "tests_per_s": round(args.count / elapsed, 2),
@@ -90,6 +95,9 @@ def main() -> None:
     parser.add_argument("--max-nodes", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timeout", type=float, default=120.0, help="per-stage hang timeout (s)")
+    parser.add_argument("--batch", type=int, default=8, help="graphs compiled together by batchable (compiled) backends")
+    parser.add_argument("--reuse-compile-cache", dest="fresh_compile_cache", action="store_false",
+                        help="let torch.compile reuse kernels cached by earlier runs (default: a fresh cache per set)")
     parser.add_argument("--out", default="runs/differential.json")
     args = parser.parse_args()
     results = []
@@ -98,7 +106,7 @@ def main() -> None:
         r = run_set(backends, args)
         results.append(r)
         flagged = len(r["flagged"])  # type: ignore[arg-type]
-        print(f"{'+'.join(backends) + ' + reference':<52} {r['tests_per_s']:>8} tests/s  "
+        print(f"{'+'.join(backends) + ' + reference':<52} batch {args.batch:<3} {r['tests_per_s']:>8} tests/s  "
               f"({args.count} graphs in {r['seconds']} s; {flagged} flagged; verdicts {r['verdicts']})", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -91,6 +91,7 @@ def run_batch(
     workers: int,
     limits: SandboxLimits,
     progress: Callable[[str], None] = print,
+    batch: int = 8,
 ) -> BatchSummary:
     summary = BatchSummary(backends=list(backends))
     verdicts: Counter[str] = Counter()
@@ -98,7 +99,7 @@ def run_batch(
     unsupported: Counter[str] = Counter()
     ops: set[str] = set()
     out.mkdir(parents=True, exist_ok=True)
-    with DifferentialRunner(backends, workers=workers, limits=limits, progress=progress) as runner:
+    with DifferentialRunner(backends, workers=workers, limits=limits, progress=progress, batch=batch) as runner:
         runner.start()
         summary.versions = dict(runner.versions)
         start = last = time.monotonic()

@@ -150,8 +150,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _limits(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from fuzz.sandbox import SandboxLimits
 
-    if args.workers < 1 or args.timeout <= 0 or args.memory_mb < 64:
-        raise GauntletError("--workers must be >= 1, --timeout > 0 and --memory-mb >= 64")
+    if args.workers < 1 or args.timeout <= 0 or args.memory_mb < 64 or args.batch < 1:
+        raise GauntletError("--workers and --batch must be >= 1, --timeout > 0 and --memory-mb >= 64")
     return SandboxLimits(timeout_s=args.timeout, memory_mb=args.memory_mb)
 
 
@@ -165,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"running {args.count} test(s) of {args.max_nodes} operators on {', '.join(args.backends)} "
           f"against the float64 reference, {args.workers} worker(s)", flush=True)
     summary = run_batch(args.count, args.seed, options, catalog(), out, args.backends, args.workers, limits,
-                        progress=lambda line: print(line, flush=True))
+                        progress=lambda line: print(line, flush=True), batch=args.batch)
     print()
     for line in describe(summary):
         print(line)
@@ -228,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="sandbox worker processes (default: the cores)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds without progress before a test counts as a hang (default 120)")
     p.add_argument("--memory-mb", type=int, default=4096, help="memory budget per worker beyond its startup (default 4096)")
+    p.add_argument("--batch", type=int, default=8,
+                   help="graphs that compiled backends (torch_compile, tf_xla) build together in one compilation (default 8; 1 = off)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("backends", help="list the known backends (built-in and entry points) and their availability")

@@ -17,15 +17,15 @@ import numpy as np
 from fuzz.backends import load
 from fuzz.backends.base import Backend, Model
 from fuzz.gradients import check_gradients
-from fuzz.oracle import Outcome, Verdict, expectations, judge
+from fuzz.oracle import Expected, Outcome, Verdict, expectations, judge
 from fuzz.probe import Capabilities, Pair, first_line, probe_all
 from fuzz.sandbox import is_out_of_memory
-from fuzz.stability import reference
+from fuzz.stability import Reference, reference
 from generators.graph_gen import GenOptions, GraphGenerator
-from generators.ir import Graph, InputRef, Node, NodeRef, Placeholder, type_variable
+from generators.ir import Graph, InputRef, Node, NodeRef, Placeholder, disjoint_union, type_variable
 from generators.reference import evaluate
 from generators.spec import OpSpec
-from generators.values import make_feed
+from generators.values import Feed, make_feed
 
 Note = Callable[[str], None]
 
@@ -175,10 +175,32 @@ def _fails_alone(backend: Backend, graph: Graph, arrays: tuple[np.ndarray, ...],
     return None
 
 
-def run_test(job: CaseJob | Describe, note: Note, state: WorkerState) -> CaseResult | dict[str, str]:
-    """The sandbox target: one test case (or a Describe request)."""
-    if isinstance(job, Describe):
-        return dict(state.versions)
+@dataclass
+class _Case:
+    """One test in progress inside a worker."""
+
+    job: CaseJob
+    graph: Graph
+    feed: Feed
+    ref: Reference
+    expected: tuple[Expected, ...]
+    pairs: set[Pair]
+    seconds: dict[str, float]
+    catalog: Mapping[str, OpSpec]
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    lazily: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    @property
+    def model(self) -> Model:
+        return Model(self.graph, self.feed.weights(self.graph), tuple(self.feed.inputs(self.graph)), self.catalog)
+
+
+def _base(job: CaseJob, graph: Graph) -> dict[str, object]:
+    return dict(seed=job.seed, graph_json=graph.to_json(), digest=graph.digest(), ops=graph.op_names())
+
+
+def _start(job: CaseJob, note: Note, state: WorkerState) -> _Case | CaseResult:
+    """Generate the graph and its inputs, and compute the reference (or give up: no feed)."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     note("generate")
@@ -188,69 +210,159 @@ def run_test(job: CaseJob | Describe, note: Note, state: WorkerState) -> CaseRes
     graph = generator.generate(job.seed)
     feed = make_feed(graph, np.random.default_rng(job.seed), state.catalog)
     seconds["generate"] = time.perf_counter() - t0
-    base = dict(seed=job.seed, graph_json=graph.to_json(), digest=graph.digest(), ops=graph.op_names())
     if feed is None:
-        return CaseResult(**base, verdict=None, outcomes=(), feed=None, seconds=seconds)  # type: ignore[arg-type]
+        return CaseResult(**_base(job, graph), verdict=None, outcomes=(), feed=None, seconds=seconds)  # type: ignore[arg-type]
     note("reference")
     t0 = time.perf_counter()
     ref = reference(graph, feed.arrays, state.catalog, job.seed)
     expected = expectations(graph, state.catalog)
     seconds["reference"] = time.perf_counter() - t0
-    pairs = graph_pairs(graph, state.catalog)
-    inputs = tuple(feed.inputs(graph))
-    model = Model(graph, feed.weights(graph), inputs, state.catalog)
-    crashed = {c.backend: c for c in job.crashed}
-    caps: dict[str, Capabilities] = {}
-    for path in job.capability_files:
-        cached = next((known for p, known in state.capabilities.values() if p == path), None)
-        loaded = cached or _capabilities(state, path)
-        caps[loaded.backend] = loaded
-    outcomes: list[Outcome] = []
-    lazily: list[tuple[str, str, str, str]] = []
-    for name in job.backends:
-        if name in crashed:
-            crash = crashed[name]
-            outcomes.append(Outcome(name, "crash", crash.stage, symptom=crash.symptom, message=crash.detail))  # type: ignore[arg-type]
-            continue
-        backend = state.backends.get(name)
-        if backend is None:
-            outcomes.append(Outcome(name, "unsupported", "", message="backend not available in this worker"))
-            continue
-        cap = caps.get(name)
-        missing = [p for p in sorted(pairs) if cap is not None and not cap.supports(*p)]
-        if missing:
-            op, dt = missing[0]
-            outcomes.append(Outcome(name, "unsupported", "", message=f"{op}/{dt}: {cap.unsupported[missing[0]]}"))  # type: ignore[union-attr]
-            continue
-        outcome = _run_backend(backend, model, note)
-        seconds[name] = outcome.seconds
-        if outcome.status == "error":
-            gap = _fails_alone(backend, graph, feed.arrays, state.catalog, note)
-            if gap is not None:
-                lazily.append((name, *gap))
-                outcome = replace(outcome, status="unsupported", message=f"{gap[0]}/{gap[1]} fails alone: {gap[2]}")
-        outcomes.append(outcome)
+    case = _Case(job, graph, feed, ref, expected, graph_pairs(graph, state.catalog), seconds, state.catalog)
+    for crash in job.crashed:
+        case.outcomes[crash.backend] = Outcome(crash.backend, "crash", crash.stage, symptom=crash.symptom, message=crash.detail)  # type: ignore[arg-type]
+    return case
+
+
+def _gap(case: _Case, name: str, state: WorkerState, caps: Mapping[str, Capabilities]) -> Outcome | None:
+    """An `unsupported` outcome when the backend cannot take part in this case at all."""
+    if state.backends.get(name) is None:
+        return Outcome(name, "unsupported", "", message="backend not available in this worker")
+    cap = caps.get(name)
+    missing = [p for p in sorted(case.pairs) if cap is not None and not cap.supports(*p)]
+    if missing and cap is not None:
+        op, dt = missing[0]
+        return Outcome(name, "unsupported", "", message=f"{op}/{dt}: {cap.unsupported[missing[0]]}")
+    return None
+
+
+def _run_alone(case: _Case, name: str, state: WorkerState, note: Note) -> Outcome:
+    """One backend on one case; a failure is replayed node by node to tell gaps from bugs."""
+    backend = state.backends[name]
+    outcome = _run_backend(backend, case.model, note)
+    case.seconds[name] = outcome.seconds
+    if outcome.status == "error":
+        gap = _fails_alone(backend, case.graph, case.feed.arrays, state.catalog, note)
+        if gap is not None:
+            case.lazily.append((name, *gap))
+            outcome = replace(outcome, status="unsupported", message=f"{gap[0]}/{gap[1]} fails alone: {gap[2]}")
+    return outcome
+
+
+def _finish(case: _Case, note: Note, state: WorkerState) -> CaseResult:
+    """Judge the outcomes (and gradients where the forward pass agreed)."""
+    job = case.job
+    outcomes = [case.outcomes[name] for name in job.backends]
     note("compare")
-    verdict = judge(outcomes, ref.outputs, ref.spread, expected)
+    verdict = judge(outcomes, case.ref.outputs, case.ref.spread, case.expected)
     if job.gradients and verdict.kind == "pass":
         t0 = time.perf_counter()
         ran = {o.backend: state.backends[o.backend] for o in outcomes if o.status == "ok"}
         note("gradients")
-        check = check_gradients(graph, feed.arrays, ran, state.catalog, job.seed)
-        seconds["gradients"] = time.perf_counter() - t0
+        check = check_gradients(case.graph, case.feed.arrays, ran, state.catalog, job.seed)
+        case.seconds["gradients"] = time.perf_counter() - t0
         if check is not None and check.findings:
             verdict = replace(verdict, kind="bug", findings=verdict.findings + check.findings)
     keep = job.keep_arrays or verdict.kind == "bug"
     if not keep:
         outcomes = [replace(o, outputs=()) for o in outcomes]
     return CaseResult(
-        **base,  # type: ignore[arg-type]
+        **_base(job, case.graph),  # type: ignore[arg-type]
         verdict=verdict,
         outcomes=tuple(outcomes),
-        feed=feed.arrays if keep else None,
-        seconds=seconds,
-        lazily_unsupported=tuple(lazily),
+        feed=case.feed.arrays if keep else None,
+        seconds=case.seconds,
+        lazily_unsupported=tuple(case.lazily),
     )
+
+
+def _capability_table(paths: tuple[str, ...], state: WorkerState) -> dict[str, Capabilities]:
+    caps: dict[str, Capabilities] = {}
+    for path in paths:
+        cached = next((known for p, known in state.capabilities.values() if p == path), None)
+        loaded = cached or _capabilities(state, path)
+        caps[loaded.backend] = loaded
+    return caps
+
+
+def run_test(job: CaseJob | Describe, note: Note, state: WorkerState) -> CaseResult | dict[str, str]:
+    """The sandbox target: one test case (or a Describe request)."""
+    if isinstance(job, Describe):
+        return dict(state.versions)
+    case = _start(job, note, state)
+    if isinstance(case, CaseResult):
+        return case
+    caps = _capability_table(job.capability_files, state)
+    for name in job.backends:
+        if name not in case.outcomes:
+            case.outcomes[name] = _gap(case, name, state, caps) or _run_alone(case, name, state, note)
+    return _finish(case, note, state)
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """Several tests at once: `batched` backends compile the disjoint union of the graphs
+    in one go (compilation dominates their cost); the others run each graph alone."""
+
+    jobs: tuple[CaseJob, ...]
+    batched: tuple[str, ...]
+
+
+def run_batch_job(job: BatchJob, note: Note, state: WorkerState) -> list[CaseResult]:
+    cases: list[_Case | CaseResult] = [_start(j, note, state) for j in job.jobs]
+    live = [c for c in cases if isinstance(c, _Case)]
+    if live:
+        caps = _capability_table(live[0].job.capability_files, state)
+        for name in live[0].job.backends:
+            if name not in job.batched:
+                for case in live:
+                    if name not in case.outcomes:
+                        case.outcomes[name] = _gap(case, name, state, caps) or _run_alone(case, name, state, note)
+                continue
+            todo = []
+            for case in live:
+                if name not in case.outcomes:
+                    gap = _gap(case, name, state, caps)
+                    if gap is not None:
+                        case.outcomes[name] = gap
+                    else:
+                        todo.append(case)
+            _run_together(todo, name, state, note)
+    return [c if isinstance(c, CaseResult) else _confirmed(c, job.batched, note, state) for c in cases]
+
+
+def _run_together(cases: list[_Case], name: str, state: WorkerState, note: Note) -> None:
+    """One compilation for all `cases`; if it fails, each case runs alone."""
+    if len(cases) < 2:
+        for case in cases:
+            case.outcomes[name] = _run_alone(case, name, state, note)
+        return
+    union = disjoint_union([c.graph for c in cases])
+    arrays = [a for c in cases for a in c.feed.arrays]
+    weights = {i: arrays[i] for i in union.weight_indices}
+    inputs = tuple(arrays[i] for i in union.input_indices)
+    together = _run_backend(state.backends[name], Model(union, weights, inputs, state.catalog), note)
+    if together.status != "ok":
+        for case in cases:
+            case.outcomes[name] = _run_alone(case, name, state, note)
+        return
+    start = 0
+    for case in cases:
+        count = len(case.graph.outputs)
+        case.outcomes[name] = replace(together, outputs=together.outputs[start : start + count], seconds=together.seconds / len(cases))
+        case.seconds[name] = together.seconds / len(cases)
+        start += count
+
+
+def _confirmed(case: _Case, batched: tuple[str, ...], note: Note, state: WorkerState) -> CaseResult:
+    """Judge; a finding against a batched backend is re-checked by compiling the graph alone,
+    so every reported bug reproduces on its own graph."""
+    result = _finish(case, note, state)
+    suspects = {b for f in (result.verdict.findings if result.verdict else ()) for b in f.backends if b in batched}
+    if not suspects:
+        return result
+    for name in suspects:
+        case.outcomes[name] = _run_alone(case, name, state, note)
+    return _finish(case, note, state)
 
 
 @dataclass(frozen=True)
@@ -265,8 +377,10 @@ def run_probe(job: ProbeJob, note: Note, state: WorkerState) -> dict[Pair, str]:
     return probe_all(backend, state.catalog, list(job.pairs), note)
 
 
-def target(job: CaseJob | Describe | ProbeJob, note: Note, state: WorkerState) -> object:
+def target(job: CaseJob | BatchJob | Describe | ProbeJob, note: Note, state: WorkerState) -> object:
     """The one sandbox entry point (the pool takes a single target)."""
     if isinstance(job, ProbeJob):
         return run_probe(job, note, state)
+    if isinstance(job, BatchJob):
+        return run_batch_job(job, note, state)
     return run_test(job, note, state)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzz.backends import load
-from fuzz.execute import CaseJob, CaseResult, Describe, KnownCrash, ProbeJob, WorkerConfig
+from fuzz.execute import BatchJob, CaseJob, CaseResult, Describe, KnownCrash, ProbeJob, WorkerConfig
 from fuzz.probe import Capabilities, Pair, ProbeCache, all_pairs, cache_dir
 from fuzz.sandbox import Died, SandboxLimits, WorkerPool
 from generators.errors import GauntletError
@@ -44,6 +44,7 @@ class DifferentialRunner:
         limits: SandboxLimits | None = None,
         cache: Path | None = None,
         progress: Callable[[str], None] = lambda line: None,
+        batch: int = 8,
     ) -> None:
         if not backends:
             raise GauntletError("no backends given")
@@ -53,6 +54,9 @@ class DifferentialRunner:
         if len(set(self.names)) != len(self.names):
             raise GauntletError(f"a backend is listed twice: {', '.join(self.names)}")
         self.lazy = tuple(b.name for b in loaded if getattr(b, "probe_lazily", False))
+        # Backends whose cost is compilation compile `batch` graphs together (see BatchJob).
+        self.batched = tuple(b.name for b in loaded if getattr(b, "batchable", False))
+        self.batch = max(1, batch) if self.batched else 1
         self.progress = progress
         self.cache_root = cache or cache_dir()
         self.pool = WorkerPool(
@@ -131,7 +135,7 @@ class DifferentialRunner:
         """Results as tests finish (not in seed order); at most 2 jobs per worker in flight.
         `options` may depend on the seed (e.g. to vary the graph size)."""
         options_for = options if callable(options) else (lambda seed: options)
-        pending: dict[int, CaseJob] = {}
+        pending: dict[int, CaseJob | BatchJob] = {}
         it = iter(seeds)
         exhausted = False
         limit = 2 * self.pool.size
@@ -139,19 +143,31 @@ class DifferentialRunner:
         def fill() -> None:
             nonlocal exhausted
             while not exhausted and len(pending) < limit:
-                try:
-                    seed = next(it)
-                except StopIteration:
+                jobs = []
+                for seed in it:
+                    jobs.append(self.job(seed, options_for(seed), keep_arrays))
+                    if len(jobs) == self.batch:
+                        break
+                else:
                     exhausted = True
+                if not jobs:
                     return
-                job = self.job(seed, options_for(seed), keep_arrays)
+                job: CaseJob | BatchJob = jobs[0] if self.batch == 1 else BatchJob(tuple(jobs), self.batched)
                 pending[self.pool.submit(job)] = job
 
         fill()
         while pending:
             for job_id, result in self._one():
                 job = pending.pop(job_id)
-                if isinstance(result, Died):
+                if isinstance(job, BatchJob):
+                    if isinstance(result, Died):
+                        # Something in the shared compilation crashed: run each test alone
+                        # so the crash is attributed to its own graph.
+                        for single in job.jobs:
+                            pending[self.pool.submit(single)] = single
+                    else:
+                        yield from result
+                elif isinstance(result, Died):
                     retry = self._after_death(job, result)
                     if isinstance(retry, CaseJob):
                         pending[self.pool.submit(retry)] = retry

@@ -74,7 +74,10 @@ class Backend(Protocol):
 @runtime_checkable
 class GradientBackend(Backend, Protocol):
     """A backend that can also differentiate: the gradient of sum(outputs * cotangents)
-    with respect to every float `input` placeholder (the second oracle)."""
+    with respect to every float `input` placeholder (the second oracle). It declares
+    `differentiable = True`."""
+
+    differentiable: bool
 
     def gradients(
         self, prepared: Any, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray]

@@ -13,6 +13,7 @@ from fuzz.backends.base import Model
 class TfEager:
     name = "tf_eager"
     lowering = "tensorflow"
+    differentiable = True  # has gradients(): takes part in the gradient oracle
     device = "/CPU:0"
 
     def available(self) -> bool:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from fuzz.backends.base import Model
 from fuzz.backends.tf_eager import TfEager
@@ -16,6 +13,10 @@ class TfXla(TfEager):
     # Compiling every operator x dtype up front would take many minutes: probe a pair
     # only when a graph using it fails.
     probe_lazily = True
+    # Compilation dominates: the runner compiles several test graphs side by side at once
+    # (a finding is re-checked on its graph alone before it is reported).
+    batchable = True
+    differentiable = False  # the gradient oracle covers the eager backends
 
     def prepare(self, model: Model) -> Any:
         import tensorflow as tf
@@ -30,5 +31,3 @@ class TfXla(TfEager):
             mtf.run(compiled, model.example_inputs)
         return compiled
 
-    def gradients(self, prepared: Any, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray]) -> list[np.ndarray]:
-        raise NotImplementedError("tf_xla does not take part in the gradient oracle")

@@ -3,10 +3,7 @@ are compiled whole, with static shapes, so a graph break is a failure to compile
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from fuzz.backends.base import Model
 from fuzz.backends.torch_eager import TorchEager
@@ -17,6 +14,10 @@ class TorchCompile(TorchEager):
     # Compiling every operator x dtype up front would take many minutes: probe a pair
     # only when a graph using it fails.
     probe_lazily = True
+    # Compilation dominates: the runner compiles several test graphs side by side at once
+    # (a finding is re-checked on its graph alone before it is reported).
+    batchable = True
+    differentiable = False  # the gradient oracle covers the eager backends
     device = "cpu"
 
     def prepare(self, model: Model) -> Any:
@@ -38,5 +39,3 @@ class TorchCompile(TorchEager):
         mt.run(compiled, model.example_inputs, self.device)  # type: ignore[arg-type]
         return compiled
 
-    def gradients(self, prepared: Any, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray]) -> list[np.ndarray]:
-        raise NotImplementedError("torch_compile does not take part in the gradient oracle")

@@ -13,6 +13,7 @@ from fuzz.backends.base import Model
 class TorchEager:
     name = "torch_eager"
     lowering = "torch"
+    differentiable = True  # has gradients(): takes part in the gradient oracle
     device = "cpu"
 
     def available(self) -> bool:

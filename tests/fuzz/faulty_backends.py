@@ -89,3 +89,36 @@ class WrongGradient(_Faulty):
 
     def gradients(self, prepared: Any, inputs: Sequence[np.ndarray], cotangents: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [g * np.asarray(1.05, g.dtype) for g in super().gradients(prepared, inputs, cotangents)]
+
+
+class EagerBatched(_Faulty):
+    """torch eager, declared batchable: the runner hands it unions of test graphs."""
+
+    name = "eager_batched"
+    batchable = True
+    sizes: list[int] = []  # graph sizes prepared in this process (tests read it in-process)
+
+    def prepare(self, model: Any) -> Any:
+        EagerBatched.sizes.append(len(model.graph.nodes))
+        return super().prepare(model)
+
+
+class WrongOnlyInUnions(EagerBatched):
+    """Wrong results on big (union) graphs only: must not be reported for a single graph."""
+
+    name = "wrong_only_in_unions"
+
+    def run(self, prepared: Any, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        outputs = super().run(prepared, inputs)
+        if len(prepared.graph.nodes) > 3:
+            return [o + np.ones((), o.dtype) if o.dtype.kind == "f" else o for o in outputs]
+        return outputs
+
+
+class SegfaultOnUnions(EagerBatched):
+    name = "segfault_on_unions"
+
+    def prepare(self, model: Any) -> Any:
+        if len(model.graph.nodes) > 3:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return super().prepare(model)

@@ -102,7 +102,7 @@ def test_validate_reports_a_bad_file_without_traceback(
         (["generate", "--out", "x", "--count", "0"], "must be positive"),
         (["run", "--backends", "jax"], "unknown backend"),
         (["run", "--backends", "nowhere.py:Backend"], "does not exist"),
-        (["run", "--workers", "0"], "--workers must be"),
+        (["run", "--workers", "0"], "--workers and --batch must be"),
     ],
 )
 def test_user_mistakes_exit_2_with_a_message(

@@ -1,0 +1,66 @@
+"""Batched compilation: a batchable backend gets the disjoint union of several test graphs,
+its outputs are split back per test, findings are re-checked on the graph alone, and a crash
+of the union re-runs each test alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fuzz.execute import BatchJob, CaseJob, CaseResult, WorkerConfig, run_batch_job, run_test, setup
+from fuzz.runner import DifferentialRunner
+from fuzz.sandbox import SandboxLimits
+from generators.graph_gen import GenOptions, GraphGenerator
+from generators.ir import disjoint_union, validate
+from generators.ops import catalog
+
+FAULTY = str(Path(__file__).with_name("faulty_backends.py"))
+OPTIONS = GenOptions(max_nodes=3, ops=("add", "mul", "tanh", "exp", "reshape", "transpose", "sum"))
+pytest.importorskip("torch")
+
+
+def test_the_disjoint_union_is_a_valid_graph_with_outputs_in_order() -> None:
+    gen = GraphGenerator(catalog(), OPTIONS)
+    graphs = [gen.generate(s) for s in range(4)]
+    union = disjoint_union(graphs)
+    validate(union)
+    assert len(union.nodes) == sum(len(g.nodes) for g in graphs)
+    assert [union.type_of(r) for r in union.outputs] == [g.type_of(r) for g in graphs for r in g.outputs]
+
+
+def test_a_batch_compiles_once_and_judges_each_test_like_alone() -> None:
+    state = setup(WorkerConfig(("torch_eager", f"{FAULTY}:EagerBatched")))
+    names = ("torch_eager", "eager_batched")
+    jobs = tuple(CaseJob(s, OPTIONS, names, gradients=False) for s in range(6))
+    cls = type(state.backends["eager_batched"])
+    cls.sizes.clear()  # type: ignore[attr-defined]
+    batched = run_batch_job(BatchJob(jobs, ("eager_batched",)), lambda stage: None, state)
+    live = [r for r in batched if r.verdict is not None]
+    assert cls.sizes[0] == sum(len(r.ops) for r in live)  # type: ignore[attr-defined]  # one union
+    alone = [run_test(j, lambda stage: None, state) for j in jobs]
+    for b, a in zip(batched, alone):
+        assert isinstance(a, CaseResult)
+        assert (b.seed, b.digest) == (a.seed, a.digest)
+        assert (b.verdict.kind if b.verdict else None) == (a.verdict.kind if a.verdict else None) == ("pass" if b.verdict else None)
+
+
+def test_a_finding_that_does_not_reproduce_alone_is_not_reported() -> None:
+    state = setup(WorkerConfig(("torch_eager", f"{FAULTY}:WrongOnlyInUnions")))
+    names = ("torch_eager", "wrong_only_in_unions")
+    jobs = tuple(CaseJob(s, OPTIONS, names, gradients=False) for s in range(6))
+    results = run_batch_job(BatchJob(jobs, ("wrong_only_in_unions",)), lambda stage: None, state)
+    assert all(r.verdict is None or r.verdict.kind == "pass" for r in results)
+
+
+def test_a_crash_while_compiling_the_union_reruns_each_test_alone(tmp_path: Path) -> None:
+    with DifferentialRunner(["torch_eager", f"{FAULTY}:SegfaultOnUnions"], workers=1, cache=tmp_path,
+                            limits=SandboxLimits(timeout_s=20), batch=4) as runner:
+        runner.start()
+        results = sorted(runner.run(range(8), OPTIONS), key=lambda r: r.seed)
+    assert [r.seed for r in results] == list(range(8))
+    for r in results:
+        assert isinstance(r, CaseResult)
+        assert r.verdict is None or r.verdict.kind == "pass", r.verdict
+    assert np.sum([r.verdict is not None for r in results]) >= 6
