@@ -111,6 +111,25 @@ class Graph:
         return format_graph(self)
 
 
+def disjoint_union(graphs: Sequence[Graph]) -> Graph:
+    """One graph that computes every graph of `graphs` side by side: placeholders, nodes and
+    outputs concatenated in order (so graph g's outputs are a contiguous run). Lets a
+    compiler build several independent test graphs in one compilation."""
+    placeholders: list[Placeholder] = []
+    nodes: list[Node] = []
+    outputs: list[ValueRef] = []
+    for g in graphs:
+        p0, n0 = len(placeholders), len(nodes)
+
+        def shift(ref: ValueRef, p0: int = p0, n0: int = n0) -> ValueRef:
+            return InputRef(ref.index + p0) if isinstance(ref, InputRef) else NodeRef(ref.node + n0, ref.output)
+
+        placeholders.extend(g.placeholders)
+        nodes.extend(Node(n.op, tuple(shift(r) for r in n.inputs), n.attrs, n.outputs) for n in g.nodes)
+        outputs.extend(shift(r) for r in g.outputs)
+    return Graph(tuple(placeholders), tuple(nodes), tuple(outputs))
+
+
 # --- JSON ----------------------------------------------------------------------------------
 
 
