@@ -26,12 +26,14 @@ def _families() -> tuple[tuple[OpSpec, ...], ...]:
         reduce,
         resize,
         shape,
+        softmax,
         unary,
     )
 
     return (
         unary.OPS,
         activation.OPS,
+        softmax.OPS,
         binary.OPS,
         reduce.OPS,
         linear.OPS,
