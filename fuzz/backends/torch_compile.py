@@ -26,8 +26,8 @@ class TorchCompile(TorchEager):
 
         from generators.materialize import torch as mt
 
-        # The sandbox runs one worker per core; inductor's pool of compile processes only
-        # competes with the other workers (one compile thread measured 13x faster here).
+        # The sandbox runs one worker per core; inductor's pool of compile processes would
+        # only compete with the other workers for the same cores.
         torch._inductor.config.compile_threads = 1
 
         # Every graph module shares one forward() code object, and dynamo caches compiled
