@@ -271,8 +271,8 @@ class Instantiator:
         variables, shapes, full, constraints = built
         solver = Solver(seed, self._context(), self.budget)
         solver.add(constraints)
-        hints = [v == self._sample_int(rng, lo, hi) for v, lo, hi in variables if rng.random() < 0.5]
-        model = solver.check_with_hints(hints)
+        targets = [(v, lo, hi, self._sample_int(rng, lo, hi)) for v, lo, hi in variables]
+        model = solver.solve_near(targets)
         if model is None:
             return None
 

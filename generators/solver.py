@@ -6,7 +6,7 @@ Imports z3 lazily; owns nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +21,8 @@ class SolverBudget:
 
 
 class Solver:
-    """A seeded z3 solver with `check_with_hints`, which prefers a model close to
-    random hints (for diversity) and falls back to any model.
+    """A seeded z3 solver with `solve_near`, which returns the assignment closest to random
+    targets (for diversity) that the constraints allow, deterministically.
 
     z3's choices depend on the history of terms in its context, so callers pass a context
     whose history is itself determined by their seed (the generator uses one per graph);
@@ -45,20 +45,64 @@ class Solver:
                 c = self._z3.BoolVal(c, self.ctx)
             self._solver.add(c)
 
-    def check_with_hints(self, hints: Iterable[Any]) -> Mapping[str, int] | None:
-        """Solve, preferring the hints; returns {variable name: value} or None (unsat or
-        out of budget; callers treat both as "this instance does not fit")."""
-        z3 = self._z3
+    def _sat(self, *extra: Any) -> bool:
         self._solver.push()
-        self._solver.add(*hints)
-        result = self._solver.check()
-        if result != z3.sat:
-            self._solver.pop()
-            result = self._solver.check()
-            if result != z3.sat:
-                return None
-        model = self._solver.model()
-        # Division by a variable adds interpreted functions (div0, mod0) to the model; only
-        # constants are our variables.
-        values = {d.name(): model[d].as_long() for d in model.decls() if d.arity() == 0}
-        return values
+        self._solver.add(*extra)
+        result = self._solver.check() == self._z3.sat
+        self._solver.pop()
+        return result
+
+    def solve_near(self, targets: Sequence[tuple[Any, int, int, int]]) -> Mapping[str, int] | None:
+        """Values for the integer variables, each as close to its target as the constraints
+        allow, or None (unsat or out of budget: "this instance does not fit").
+
+        The result is a function of the constraints and the targets alone, never of which
+        model z3 happens to return: z3's models can differ between two fresh contexts of one
+        process (its symbol table is global), and the same seed must give the same graph.
+        `targets` holds (variable, lo, hi, target) in a fixed order; variables are pinned one
+        after the other to the feasible value nearest the target (ties: the lower one).
+        """
+        z3 = self._z3
+        if self._sat(*(v == t for v, _, _, t in targets)):
+            return {str(v): t for v, _, _, t in targets}
+        if not self._sat():
+            return None
+        values: dict[str, int] = {}
+        for v, lo, hi, t in targets:
+            t = min(max(t, lo), hi)
+            if self._sat(v == t):
+                chosen = t
+            else:
+                # Any model's value m is feasible, so the nearest feasible value lies within
+                # |m - t| of t: search only there (the answer does not depend on m).
+                self._solver.check()
+                m = self._solver.model().eval(v, model_completion=True).as_long()
+                reach = abs(m - t)
+                below = self._extreme(v, max(lo, t - reach), t - 1, lowest=False)
+                above = self._extreme(v, t + 1, min(hi, t + reach), lowest=True)
+                options = [x for x in (below, above) if x is not None]
+                if not options:
+                    return None  # only reachable when the budget ran out mid-search
+                chosen = min(options, key=lambda x: (abs(x - t), x))
+            self._solver.add(v == chosen)
+            values[str(v)] = chosen
+        return values if self._solver.check() == z3.sat else None
+
+    def _extreme(self, v: Any, lo: int, hi: int, lowest: bool) -> int | None:
+        """The lowest (or highest) feasible value of v in [lo, hi], by bisection."""
+        if lo > hi or not self._sat(v >= lo, v <= hi):
+            return None
+        while lo < hi:
+            if lowest:
+                mid = (lo + hi) // 2
+                if self._sat(v >= lo, v <= mid):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            else:
+                mid = (lo + hi + 1) // 2
+                if self._sat(v >= mid, v <= hi):
+                    lo = mid
+                else:
+                    hi = mid - 1
+        return lo
