@@ -48,7 +48,7 @@ class Solver:
     def _sat(self, *extra: Any) -> bool:
         self._solver.push()
         self._solver.add(*extra)
-        result = self._solver.check() == self._z3.sat
+        result = bool(self._solver.check() == self._z3.sat)
         self._solver.pop()
         return result
 
