@@ -14,6 +14,7 @@ get an infinite spread (that element cannot be judged).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -88,10 +89,15 @@ def reference(
         }
         in_noise = {}
         for i, node in enumerate(graph.nodes):
+            # An operator that sums R terms into each output (matmul, conv, reductions) has a
+            # backward error growing with R; sqrt(R) is its typical size. R is estimated as
+            # input elements per output element, so elementwise operators keep R = 1.
+            terms = sum(graph.type_of(r).size for r in node.inputs) / max(1, sum(t.size for t in node.outputs))
+            scale = NOISE_ULPS * math.sqrt(max(1.0, terms))
             for j, ref in enumerate(node.inputs):
                 t = graph.type_of(ref)
                 if t.dtype.is_float:
-                    in_noise[(i, j)] = rng.uniform(-NOISE_ULPS, NOISE_ULPS, size=t.shape) * UNIT_ROUNDOFF[t.dtype]
+                    in_noise[(i, j)] = rng.uniform(-scale, scale, size=t.shape) * UNIT_ROUNDOFF[t.dtype]
         for sign in (1.0, -1.0):
             with np.errstate(all="ignore"):
                 noisy_results = evaluate(
