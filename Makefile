@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-RUN_OUT ?= runs/quick
+# Each `make run` is a new campaign in its own directory.
+RUN_OUT ?= runs/$(shell date +%Y%m%d-%H%M%S)
+RUN_TIME ?= 2m
 
 .PHONY: setup run test test-slow lint typecheck bench clean
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/gauntlet run --count 200 --max-nodes 10 --seed 0 --out $(RUN_OUT)
+	$(VENV)/bin/gauntlet fuzz --time $(RUN_TIME) --out $(RUN_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -150,7 +150,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _limits(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from fuzz.sandbox import SandboxLimits
 
-    if args.workers < 1 or args.timeout <= 0 or args.memory_mb < 64 or args.batch < 1:
+    workers = getattr(args, "workers", 1)
+    if (workers is not None and workers < 1) or args.timeout <= 0 or args.memory_mb < 64 or args.batch < 1:
         raise GauntletError("--workers and --batch must be >= 1, --timeout > 0 and --memory-mb >= 64")
     return SandboxLimits(timeout_s=args.timeout, memory_mb=args.memory_mb)
 
@@ -172,6 +173,109 @@ def cmd_run(args: argparse.Namespace) -> int:
     cases = f"  ({len(summary.cases)} case(s) under {out / 'cases'})" if summary.cases else ""
     print(f"report: {out / 'summary.json'}{cases}")
     return 0
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from "90", "90s", "30m", "2h", "1h30m" or "1d"."""
+    import re
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower().replace(" ", ""):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (examples: 90s, 30m, 2h, 1h30m)")
+    seconds = sum(float(n) * units[u or "s"] for n, u in parts)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return seconds
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from fuzz.campaign import Campaign, CampaignConfig, open_campaign
+    from fuzz.progress import display_for
+    from generators.ops import catalog
+
+    out = Path(args.out)
+    if args.workers is not None and args.workers < 1:
+        raise GauntletError("--workers must be >= 1")
+    if args.max_tests is not None and args.max_tests < 1:
+        raise GauntletError("--max-tests must be >= 1")
+    cat = catalog()
+    config = None
+    if not args.resume:
+        _limits(args)  # validates --timeout/--memory-mb/--batch
+        if args.max_nodes < 1 or args.max_elements < 1:
+            raise GauntletError("--max-nodes and --max-elements must be positive")
+        config = CampaignConfig(
+            backends=tuple(args.backends), workers=args.workers or os.cpu_count() or 1, seed=args.seed,
+            max_nodes=args.max_nodes, ops=args.ops, exclude_ops=tuple(args.exclude_ops), dtypes=args.dtypes,
+            max_elements=args.max_elements, batch=args.batch, timeout_s=args.timeout, memory_mb=args.memory_mb,
+            reduce=not args.no_reduce, reduce_seconds=args.reduce_time, time_s=args.time,
+            max_tests=args.max_tests, ray=args.ray, coverage=args.coverage,
+        )
+        config.options()  # unknown dtypes are user errors: report them before starting workers
+        from generators.graph_gen import usable_ops
+
+        usable_ops(cat, config.options())
+    overrides = {"time_s": args.time, "max_tests": args.max_tests, "workers": args.workers, "ray": args.ray}
+    store, config = open_campaign(out, config, args.resume, overrides)
+    command = "gauntlet " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("gauntlet") else "gauntlet fuzz"
+    with store:
+        result = Campaign(store, config, cat, display_for(args.quiet), command=command).run()
+    print(f"{result.status}: {result.tests} tests in total ({result.tests_this_session} this session), "
+          f"{result.unique_bugs} unique bug(s)")
+    print(f"report: {result.report_html}  (data: {result.report_json})")
+    return 130 if result.status == "interrupted" else 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from fuzz.replay import replay
+
+    results = replay(Path(args.path), workers=1, limits=_limits(args), progress=lambda line: print(line, flush=True))
+    for r in results:
+        print(f"{r.label}: {'REPRODUCES' if r.reproduces else 'does not reproduce'} - {r.detail}  ({r.directory})")
+    still = sum(r.reproduces for r in results)
+    print(f"{still} of {len(results)} bug(s) reproduce")
+    return 1 if args.exit_status and still else 0
+
+
+def cmd_reduce(args: argparse.Namespace) -> int:
+    from fuzz.replay import reduce_again
+    from generators.ops import catalog
+
+    before, after = reduce_again(Path(args.bug_dir), catalog(), max_checks=args.max_checks, seconds=args.time,
+                                 limits=_limits(args), progress=lambda line: print(line, flush=True))
+    print(f"{args.bug_dir}: {before} -> {after} operator(s); files rewritten")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fuzz.report import write_report
+    from fuzz.store import CampaignStore
+    from generators.ops import catalog
+
+    directory = Path(args.campaign_dir)
+    with CampaignStore(directory, create=False) as store:
+        sessions = store.sessions()
+        status = sessions[-1][3] if sessions else "finished"
+        json_path, html_path = write_report(directory, store, catalog(), status)
+    print(f"report: {html_path}  (data: {json_path})")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from fuzz.replay import promote
+
+    target = promote(Path(args.bug_dir), Path(args.corpus), confirm=not args.no_confirm, limits=_limits(args),
+                     progress=lambda line: print(line, flush=True))
+    print(f"promoted to {target}")
+    return 0
+
+
+def _add_sandbox_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds without progress before a test counts as a hang (default 120)")
+    p.add_argument("--memory-mb", type=int, default=4096, help="memory budget per worker beyond its startup (default 4096)")
+    p.add_argument("--batch", type=int, default=8,
+                   help="graphs that compiled backends (torch_compile, tf_xla) build together in one compilation (default 8; 1 = off)")
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
@@ -226,11 +330,60 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated backend names, module:Class or file.py:Class (default {','.join(CPU_DEFAULT)}; "
                    "see `gauntlet backends`)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="sandbox worker processes (default: the cores)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds without progress before a test counts as a hang (default 120)")
-    p.add_argument("--memory-mb", type=int, default=4096, help="memory budget per worker beyond its startup (default 4096)")
-    p.add_argument("--batch", type=int, default=8,
-                   help="graphs that compiled backends (torch_compile, tf_xla) build together in one compilation (default 8; 1 = off)")
+    _add_sandbox_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("fuzz", help="run a fuzz campaign: differential tests until the budget is spent, bugs deduplicated, "
+                       "reduced and written with reproducers; resumable")
+    p.add_argument("--out", required=True, help="campaign directory (database, bugs/, report.json, report.html)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--time", type=parse_duration, default=None, help="time budget of the campaign, e.g. 90s, 30m, 2h")
+    budget.add_argument("--max-tests", type=int, default=None, help="number of tests in the campaign")
+    p.add_argument("--backends", type=_csv, default=CPU_DEFAULT,
+                   help=f"comma-separated backends (default {','.join(CPU_DEFAULT)}; see `gauntlet backends`)")
+    p.add_argument("--max-nodes", type=int, default=10, help="operators per graph (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="first seed; test i uses seed+i (default 0)")
+    p.add_argument("--ops", type=_csv, default=None, help="comma-separated operator allow-list")
+    p.add_argument("--exclude-ops", type=_csv, default=(), help="comma-separated operators to leave out")
+    p.add_argument("--dtypes", type=_csv, default=None, help="comma-separated dtypes (default: a common mix)")
+    p.add_argument("--max-elements", type=int, default=4096, help="element limit per tensor (default 4096)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes or Ray actors (default: the cores)")
+    p.add_argument("--resume", action="store_true", help="continue the campaign in --out (its stored settings; --time, "
+                   "--max-tests, --workers and --ray may be given anew)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS|auto|local",
+                   help="run the workers as Ray actors on this cluster (auto: the running cluster; local: a private instance)")
+    p.add_argument("--coverage", nargs="?", const="steer", default="", choices=("steer", "measure"),
+                   help="measure Python line coverage of the frameworks' own code (dynamo, inductor, fx, tf's Python "
+                   "layers) and steer operator choice toward new coverage; `--coverage measure` only measures")
+    p.add_argument("--quiet", action="store_true", help="plain progress lines every 30 s instead of a live display")
+    p.add_argument("--no-reduce", action="store_true", help="report bugs with their original graphs (no reduction)")
+    p.add_argument("--reduce-time", type=parse_duration, default=120.0, help="time limit per bug reduction (default 120s)")
+    _add_sandbox_options(p)
+    p.set_defaults(func=cmd_fuzz)
+
+    p = sub.add_parser("replay", help="re-run a bug directory (or every bug of a campaign) and say whether it reproduces")
+    p.add_argument("path", help="a bug directory (bugs/B0001) or a campaign directory")
+    p.add_argument("--exit-status", action="store_true", help="exit 1 when any bug reproduces")
+    _add_sandbox_options(p)
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("reduce", help="reduce a bug directory further and rewrite its reproducer")
+    p.add_argument("bug_dir")
+    p.add_argument("--max-checks", type=int, default=300, help="re-runs allowed (default 300)")
+    p.add_argument("--time", type=parse_duration, default=600.0, help="time limit (default 10m)")
+    _add_sandbox_options(p)
+    p.set_defaults(func=cmd_reduce)
+
+    p = sub.add_parser("report", help="(re)write report.json and report.html of a campaign directory")
+    p.add_argument("campaign_dir")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("promote", help="copy a confirmed, reduced bug into the regression corpus")
+    p.add_argument("bug_dir")
+    p.add_argument("--corpus", default="corpora/regressions", help="regression corpus directory (default corpora/regressions)")
+    p.add_argument("--no-confirm", action="store_true", help="do not replay the bug before promoting it")
+    _add_sandbox_options(p)
+    p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser("backends", help="list the known backends (built-in and entry points) and their availability")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -16,13 +16,23 @@ import numpy as np
 
 from fuzz.backends import load
 from fuzz.backends.base import Backend, Model
+from fuzz.coverage import LineTracker
 from fuzz.gradients import check_gradients
 from fuzz.oracle import Expected, Outcome, Verdict, expectations, judge
 from fuzz.probe import Capabilities, Pair, first_line, probe_all
 from fuzz.sandbox import is_out_of_memory
 from fuzz.stability import Reference, reference
 from generators.graph_gen import GenOptions, GraphGenerator
-from generators.ir import Graph, InputRef, Node, NodeRef, Placeholder, disjoint_union, type_variable
+from generators.ir import (
+    Graph,
+    InputRef,
+    Node,
+    NodeRef,
+    Placeholder,
+    disjoint_union,
+    graph_from_json,
+    type_variable,
+)
 from generators.reference import evaluate
 from generators.spec import OpSpec
 from generators.values import Feed, make_feed
@@ -34,6 +44,7 @@ Note = Callable[[str], None]
 class WorkerConfig:
     backends: tuple[str, ...]  # names or module/file specs, as fuzz.backends.load takes them
     threads: int = 1  # framework threads per worker (one worker per core by default)
+    coverage: tuple[str, ...] = ()  # packages whose Python line coverage is measured (--coverage)
 
 
 @dataclass
@@ -43,6 +54,7 @@ class WorkerState:
     catalog: Mapping[str, OpSpec]
     generators: dict[GenOptions, GraphGenerator] = field(default_factory=dict)
     capabilities: dict[str, tuple[str, Capabilities]] = field(default_factory=dict)  # backend -> (file, caps)
+    tracker: LineTracker | None = None
 
 
 def setup(config: WorkerConfig) -> WorkerState:
@@ -69,7 +81,14 @@ def setup(config: WorkerConfig) -> WorkerState:
             tf.config.threading.set_inter_op_parallelism_threads(config.threads)
         except RuntimeError:  # tf already initialized in this process (in-process use): keep its pools
             pass
-    return WorkerState(backends, versions, catalog())
+    tracker = None
+    if config.coverage:
+        import importlib
+
+        for package in config.coverage:  # imported before tracing starts (see LineTracker)
+            importlib.import_module(package)
+        tracker = LineTracker(config.coverage)
+    return WorkerState(backends, versions, catalog(), tracker=tracker)
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,21 @@ class CaseJob:
 
 
 @dataclass(frozen=True)
+class GraphJob:
+    """A given graph with given arrays (replaying or reducing a bug), judged exactly like
+    a generated test; `seed` drives the stability noise."""
+
+    seed: int
+    graph_json: str
+    arrays: tuple[np.ndarray, ...]
+    backends: tuple[str, ...]
+    capability_files: tuple[str, ...] = ()
+    crashed: tuple[KnownCrash, ...] = ()
+    keep_arrays: bool = True
+    gradients: bool = True
+
+
+@dataclass(frozen=True)
 class CaseResult:
     seed: int
     graph_json: str
@@ -105,6 +139,10 @@ class CaseResult:
     seconds: Mapping[str, float]
     # Nodes that failed alone after their graph failed: (backend, op, dtype, reason).
     lazily_unsupported: tuple[tuple[str, str, str, str], ...] = ()
+    # --coverage: framework lines first reached since the worker's last report, and the
+    # operators of the tests run since then.
+    new_lines: tuple[int, ...] = ()
+    lines_ops: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,7 +217,7 @@ def _fails_alone(backend: Backend, graph: Graph, arrays: tuple[np.ndarray, ...],
 class _Case:
     """One test in progress inside a worker."""
 
-    job: CaseJob
+    job: CaseJob | GraphJob
     graph: Graph
     feed: Feed
     ref: Reference
@@ -195,20 +233,28 @@ class _Case:
         return Model(self.graph, self.feed.weights(self.graph), tuple(self.feed.inputs(self.graph)), self.catalog)
 
 
-def _base(job: CaseJob, graph: Graph) -> dict[str, object]:
+def _base(job: CaseJob | GraphJob, graph: Graph) -> dict[str, object]:
     return dict(seed=job.seed, graph_json=graph.to_json(), digest=graph.digest(), ops=graph.op_names())
 
 
-def _start(job: CaseJob, note: Note, state: WorkerState) -> _Case | CaseResult:
-    """Generate the graph and its inputs, and compute the reference (or give up: no feed)."""
+def _start(job: CaseJob | GraphJob, note: Note, state: WorkerState) -> _Case | CaseResult:
+    """Generate the graph and its inputs (or take the given ones), and compute the
+    reference (or give up: no feed)."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     note("generate")
-    generator = state.generators.get(job.options)
-    if generator is None:
-        generator = state.generators[job.options] = GraphGenerator(state.catalog, job.options)
-    graph = generator.generate(job.seed)
-    feed = make_feed(graph, np.random.default_rng(job.seed), state.catalog)
+    feed: Feed | None
+    if isinstance(job, GraphJob):
+        graph = graph_from_json(job.graph_json)
+        feed = Feed(job.arrays, 1)
+    else:
+        generator = state.generators.get(job.options)
+        if generator is None:
+            if len(state.generators) >= 8:  # coverage steering changes the options as it learns
+                state.generators.clear()
+            generator = state.generators[job.options] = GraphGenerator(state.catalog, job.options)
+        graph = generator.generate(job.seed)
+        feed = make_feed(graph, np.random.default_rng(job.seed), state.catalog)
     seconds["generate"] = time.perf_counter() - t0
     if feed is None:
         return CaseResult(**_base(job, graph), verdict=None, outcomes=(), feed=None, seconds=seconds)  # type: ignore[arg-type]
@@ -284,7 +330,7 @@ def _capability_table(paths: tuple[str, ...], state: WorkerState) -> dict[str, C
     return caps
 
 
-def run_test(job: CaseJob | Describe, note: Note, state: WorkerState) -> CaseResult | dict[str, str]:
+def run_test(job: CaseJob | GraphJob | Describe, note: Note, state: WorkerState) -> CaseResult | dict[str, str]:
     """The sandbox target: one test case (or a Describe request)."""
     if isinstance(job, Describe):
         return dict(state.versions)
@@ -377,10 +423,21 @@ def run_probe(job: ProbeJob, note: Note, state: WorkerState) -> dict[Pair, str]:
     return probe_all(backend, state.catalog, list(job.pairs), note)
 
 
-def target(job: CaseJob | BatchJob | Describe | ProbeJob, note: Note, state: WorkerState) -> object:
+def target(job: CaseJob | GraphJob | BatchJob | Describe | ProbeJob, note: Note, state: WorkerState) -> object:
     """The one sandbox entry point (the pool takes a single target)."""
     if isinstance(job, ProbeJob):
         return run_probe(job, note, state)
     if isinstance(job, BatchJob):
-        return run_batch_job(job, note, state)
-    return run_test(job, note, state)
+        results = run_batch_job(job, note, state)
+        if state.tracker is not None and results:
+            results[0] = _with_coverage(results[0], [op for r in results for op in r.ops], state.tracker)
+        return results
+    result = run_test(job, note, state)
+    if state.tracker is not None and isinstance(result, CaseResult) and isinstance(job, CaseJob):
+        return _with_coverage(result, result.ops, state.tracker)
+    return result
+
+
+def _with_coverage(result: CaseResult, ops: list[str] | tuple[str, ...], tracker: LineTracker) -> CaseResult:
+    lines, window = tracker.after_test(ops)
+    return replace(result, new_lines=lines, lines_ops=window) if lines or window else result

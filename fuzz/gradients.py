@@ -65,6 +65,19 @@ def _grads(backend: Backend, model: Model, inputs: Sequence[np.ndarray], cotange
     return list(backend.gradients(backend.prepare(model), inputs, cotangents))  # type: ignore[attr-defined]
 
 
+def _cotangents(graph: Graph, rng: np.random.Generator) -> list[np.ndarray]:
+    return [
+        rng.uniform(-1.0, 1.0, size=graph.type_of(r).shape).astype(graph.type_of(r).dtype.numpy())
+        if graph.type_of(r).dtype.is_float else np.zeros(graph.type_of(r).shape, graph.type_of(r).dtype.numpy())
+        for r in graph.outputs
+    ]
+
+
+def cotangents_for(graph: Graph, seed: int) -> list[np.ndarray]:
+    """The cotangents `check_gradients` uses for this graph and seed (for reproducers)."""
+    return _cotangents(graph, np.random.default_rng(seed + 7919))
+
+
 def check_gradients(
     graph: Graph,
     arrays: Sequence[np.ndarray],
@@ -83,11 +96,7 @@ def check_gradients(
     if not capable or not refs:
         return None
     rng = np.random.default_rng(seed + 7919)
-    cotangents = [
-        rng.uniform(-1.0, 1.0, size=graph.type_of(r).shape).astype(graph.type_of(r).dtype.numpy())
-        if graph.type_of(r).dtype.is_float else np.zeros(graph.type_of(r).shape, graph.type_of(r).dtype.numpy())
-        for r in graph.outputs
-    ]
+    cotangents = _cotangents(graph, rng)
     wide = widen_graph(graph)
     wide_arrays = _as64(arrays)
     wide_weights = {i: wide_arrays[i] for i in wide.weight_indices}

@@ -149,6 +149,21 @@ class _Comparison:
     unstable: int
 
 
+def allowed_error(expected: np.ndarray, spread: np.ndarray, want: Expected) -> np.ndarray | None:
+    """Per element, the largest |actual - expected| the judge accepts; inf where the element
+    is not judged (ill-conditioned, or the reference is non-finite or overflows the dtype).
+    None for exact dtypes. Reproducer scripts save it, so they judge exactly as the oracle."""
+    if want.tol is None:
+        return None
+    e = expected.astype(np.float64)
+    stable = np.isfinite(spread)
+    tol = want.tol
+    with np.errstate(all="ignore"):
+        judgeable = stable & np.isfinite(e) & (np.abs(e) <= _MAX[want.dtype])
+        allowed = tol.atol + tol.rtol * np.abs(e) + tol.ulps * _spacing(e, want.dtype) + SPREAD_FACTOR * np.where(stable, spread, 0.0)
+    return np.where(judgeable, allowed, np.inf)
+
+
 def compare(actual: np.ndarray, expected: np.ndarray, spread: np.ndarray, want: Expected) -> _Comparison:
     """One backend output against the reference, element by element."""
     if tuple(actual.shape) != want.shape:
@@ -169,13 +184,11 @@ def compare(actual: np.ndarray, expected: np.ndarray, spread: np.ndarray, want: 
         return _Comparison(None, "", judged, unstable)
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
+    allowed = allowed_error(e, spread, want)
+    assert allowed is not None
     with np.errstate(all="ignore"):
-        # Where the reference is non-finite or overflows the dtype, the input made the
-        # reference non-finite: nothing numerical to judge there.
-        judgeable = stable & np.isfinite(e) & (np.abs(e) <= _MAX[want.dtype])
+        judgeable = np.isfinite(allowed)
         nonfinite = judgeable & ~np.isfinite(a)
-        tol = want.tol
-        allowed = tol.atol + tol.rtol * np.abs(e) + tol.ulps * _spacing(e, want.dtype) + SPREAD_FACTOR * np.where(stable, spread, 0.0)
         error = np.abs(a - e)
         wrong = judgeable & np.isfinite(a) & (error > allowed)
     judged, unstable = int(np.sum(judgeable)), int(np.sum(~judgeable))

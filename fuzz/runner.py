@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fuzz.backends import load
 from fuzz.execute import BatchJob, CaseJob, CaseResult, Describe, KnownCrash, ProbeJob, WorkerConfig
@@ -16,6 +16,9 @@ from fuzz.probe import Capabilities, Pair, ProbeCache, all_pairs, cache_dir
 from fuzz.sandbox import Died, SandboxLimits, WorkerPool
 from generators.errors import GauntletError
 from generators.graph_gen import GenOptions
+
+if TYPE_CHECKING:
+    from fuzz.ray_pool import RayPool
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,17 @@ class InternalFailure:
     detail: str
 
 
-def _split_stage(stage: str) -> tuple[str, str]:
+def split_stage(stage: str) -> tuple[str, str]:
     """("compile", "torch_eager") from "compile:torch_eager"; ("", "") for other stages."""
     kind, _, rest = stage.partition(":")
     return (kind, rest.split(":")[0]) if kind in ("compile", "run", "probe") else ("", "")
+
+
+def _absolute(spec: str) -> str:
+    path, sep, attr = spec.rpartition(":")
+    if sep and path.endswith(".py") and Path(path).is_file():
+        return f"{Path(path).resolve()}:{attr}"
+    return spec
 
 
 class DifferentialRunner:
@@ -45,24 +55,35 @@ class DifferentialRunner:
         cache: Path | None = None,
         progress: Callable[[str], None] = lambda line: None,
         batch: int = 8,
+        ray: str | None = None,
+        coverage: tuple[str, ...] = (),
     ) -> None:
         if not backends:
             raise GauntletError("no backends given")
         self.requested = tuple(backends)
         loaded = [load(b) for b in backends]  # user errors (unknown names) surface here
         self.names = tuple(b.name for b in loaded)
+        # How to load each backend again later (replays): file specs made absolute.
+        self.specs = {name: _absolute(spec) for name, spec in zip(self.names, self.requested)}
         if len(set(self.names)) != len(self.names):
             raise GauntletError(f"a backend is listed twice: {', '.join(self.names)}")
         self.lazy = tuple(b.name for b in loaded if getattr(b, "probe_lazily", False))
+        self.lowerings = tuple(sorted({b.lowering for b in loaded}))
         # Backends whose cost is compilation compile `batch` graphs together (see BatchJob).
         self.batched = tuple(b.name for b in loaded if getattr(b, "batchable", False))
         self.batch = max(1, batch) if self.batched else 1
         self.progress = progress
         self.cache_root = cache or cache_dir()
-        self.pool = WorkerPool(
-            "fuzz.execute:target", max(1, workers), limits or SandboxLimits(), setup="fuzz.execute:setup",
-            setup_arg=WorkerConfig(self.requested),
-        )
+        pool_args = ("fuzz.execute:target", max(1, workers), limits or SandboxLimits())
+        config = WorkerConfig(self.requested, coverage=coverage)
+        self.pool: WorkerPool | RayPool
+        if ray is None:
+            self.pool = WorkerPool(*pool_args, setup="fuzz.execute:setup", setup_arg=config)
+        else:
+            # Ray actors, each holding a one-worker sandbox: crashes are classified the same way.
+            from fuzz.ray_pool import RayPool
+
+            self.pool = RayPool(*pool_args, setup="fuzz.execute:setup", setup_arg=config, address=ray)
         self.versions: dict[str, str] = {}
         self.capabilities: dict[str, Capabilities] = {}
         self.capability_files: tuple[str, ...] = ()
@@ -184,7 +205,7 @@ class DifferentialRunner:
             return
 
     def _after_death(self, job: CaseJob, died: Died) -> CaseJob | InternalFailure:
-        stage, backend = _split_stage(died.stage)
+        stage, backend = split_stage(died.stage)
         if backend not in job.backends or any(c.backend == backend for c in job.crashed):
             return InternalFailure(job.seed, died.symptom, died.stage, died.detail)
         detail = died.detail

@@ -38,6 +38,9 @@ class GenOptions:
     backward_prob: float = 0.3
     reuse_prob: float = 0.4
     max_arity: int = 4  # cap for variadic operators
+    # Relative operator weights (coverage feedback); operators not listed weigh 1. Empty:
+    # uniform choice (the draw sequence of earlier releases, so seeds keep their graphs).
+    op_weights: tuple[tuple[str, float], ...] = ()
 
 
 def usable_ops(catalog: Mapping[str, OpSpec], options: GenOptions) -> list[OpSpec]:
@@ -155,6 +158,16 @@ class GraphGenerator:
                 fixed = s.operand_at(j).dtype
                 consumable |= set(self._op_dtypes[s.name]) if fixed is None else {fixed}
         self._start_dtypes = ordered(frozenset(consumable & self.allowed))
+        weights = dict(options.op_weights)
+        if any(w < 0 for w in weights.values()):
+            raise GenerationError("operator weights must be non-negative")
+        p = np.asarray([weights.get(s.name, 1.0) for s in self.ops], np.float64)
+        self._op_p = p / p.sum() if weights and p.sum() > 0 else None
+
+    def _pick_op(self, rng: np.random.Generator) -> OpSpec:
+        if self._op_p is None:
+            return self.ops[int(rng.integers(len(self.ops)))]
+        return self.ops[int(rng.choice(len(self.ops), p=self._op_p))]
 
     def generate(self, seed: int) -> Graph:
         return self.generate_with(np.random.default_rng(seed))
@@ -214,7 +227,7 @@ class GraphGenerator:
         return ("n", nid, 0)
 
     def _forward(self, b: _Builder, rng: np.random.Generator, fresh: bool = False) -> bool:
-        spec = self.ops[int(rng.integers(len(self.ops)))]
+        spec = self._pick_op(rng)
         n = self._arity(spec, rng)
         dtypes = self._op_dtypes[spec.name]
         # Operands with a value domain (log, asin, indices...) always get a fresh placeholder
@@ -265,7 +278,7 @@ class GraphGenerator:
         if not targets:
             return False
         pid, p = targets[int(rng.integers(len(targets)))]
-        spec = self.ops[int(rng.integers(len(self.ops)))]
+        spec = self._pick_op(rng)
         dtypes = self._op_dtypes[spec.name]
         if spec.out_dtypes is None:
             if p.type.dtype not in dtypes:

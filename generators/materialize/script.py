@@ -1,4 +1,5 @@
-"""Graph -> standalone Python program (PyTorch or TensorFlow) that needs no Gauntlet.
+"""Graph -> standalone Python program (PyTorch or TensorFlow) that needs no Gauntlet, and its
+reusable pieces (the model function, a harness holding weights as the materializers do).
 
 Lowerings are copied by source (with the same-module functions they call), `Call`
 lowerings become plain calls; inputs are loaded from .npy files beside the script.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import inspect
 import textwrap
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -66,15 +67,11 @@ def _call_expr(call: Call, root: str, args: str, attrs: Mapping[str, Any]) -> st
     return f"{root}.{call.path.split('.', 1)[1]}({', '.join(p for p in parts if p)})"
 
 
-def write_script(
-    graph: Graph,
-    framework: ScriptFramework,
-    catalog: Mapping[str, OpSpec],
-    input_files: Mapping[int, str],
-    title: str = "",
-) -> str:
-    """The program's text. `input_files[i]` is the .npy file name of placeholder i."""
-    import_line, root = _HEADER[framework]
+def model_source(graph: Graph, framework: ScriptFramework, catalog: Mapping[str, OpSpec]) -> str:
+    """`only_output`, the copied lowering helpers and `def model(p0, ..., pN)` (one argument per
+    placeholder, weights included; returns the list of graph outputs). The text needs `math`,
+    `numpy as np` and the framework (`torch` or `tf`) imported."""
+    root = _HEADER[framework][1]
     sources: dict[str, str] = {}
     lines: list[str] = []
 
@@ -99,7 +96,154 @@ def write_script(
         wrap = "only_output" if len(outs) == 1 else "list"
         lines.append(f"    {target} = {wrap}({expr})  # {node.op} -> {', '.join(map(str, node.outputs))}")
     lines.append("    return [" + ", ".join(ref(r) for r in graph.outputs) + "]")
+    helpers = "".join(f"{sources[k]}\n\n" for k in sorted(sources))
+    params = ", ".join(f"p{i}" for i in range(len(graph.placeholders)))
+    body = "\n".join(lines)
+    return f"""def only_output(result):
+    return result[0] if isinstance(result, (tuple, list)) else result
 
+
+{helpers}def model({params}):
+{body}
+"""
+
+
+_TORCH_HARNESS = """
+class Graph(torch.nn.Module):
+    def __init__(self, weights):
+        super().__init__()
+        for name, w in weights.items():
+            self.register_buffer(name, w)
+
+    def forward({params}):
+        return model({args})
+
+
+def tensor(name, dtype, device):
+    return torch.from_numpy(load(name + ".npy")).to(getattr(torch, dtype)).to(device)
+
+
+def build(wide=False):
+    \"\"\"The module (weights as buffers) and its inputs; `wide`: floats in float64 on the CPU.\"\"\"
+    device = "cpu" if wide else DEVICE
+    def dtype(d):
+        return "float64" if wide and d in FLOATS else d
+    module = Graph({{n: tensor(n, dtype(d), device) for n, d in WEIGHTS.items()}}).eval()
+    return module, [tensor(n, dtype(d), device) for n, d in INPUTS.items()]
+
+
+def numpy_of(t):
+    t = t.detach().cpu().resolve_conj().resolve_neg()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+
+
+def dtype_of(t):
+    return str(t.dtype).removeprefix("torch.")
+"""
+
+_TORCH_VJP = """
+
+def vjp(wide=False):
+    \"\"\"d sum_k(output_k * cotangent_k) / d input for every float input (zeros where unused):
+    on DEVICE, or (`wide`) in float64 on the CPU.\"\"\"
+    module, xs = build(wide)
+    wrt = [x.requires_grad_() for x in xs if x.is_floating_point()]
+    terms = []
+    for k, o in enumerate(module(*xs)):
+        if o.is_floating_point():
+            c = torch.from_numpy(load(f"cotangent_{k}.npy")).to(o.device)
+            terms.append((o * (c.double() if wide else c)).sum())
+    if not wrt or not terms:
+        return [torch.zeros_like(x) for x in wrt]
+    grads = torch.autograd.grad(torch.stack([t.double() for t in terms]).sum(), wrt, allow_unused=True)
+    return [torch.zeros_like(x) if g is None else g for x, g in zip(wrt, grads)]
+"""
+
+_TF_HARNESS = """
+def tensor(name, dtype):
+    return tf.cast(tf.constant(load(name + ".npy")), getattr(tf, dtype))
+
+
+def build(wide=False):
+    \"\"\"The model (weights as constants) and its inputs; `wide`: floats in float64.\"\"\"
+    def dtype(d):
+        return "float64" if wide and d in FLOATS else d
+    weights = {{n: tensor(n, dtype(d)) for n, d in WEIGHTS.items()}}
+
+    def forward({params}):
+        return model({args})
+
+    return forward, [tensor(n, dtype(d)) for n, d in INPUTS.items()]
+
+
+def numpy_of(t):
+    return np.asarray(t.numpy())
+
+
+def dtype_of(t):
+    return t.dtype.name
+"""
+
+_TF_VJP = """
+
+def vjp(wide=False):
+    \"\"\"d sum_k(output_k * cotangent_k) / d input for every float input (zeros where unused):
+    on DEVICE, or (`wide`) in float64 on the CPU.\"\"\"
+    with tf.device("/CPU:0" if wide else DEVICE):
+        forward, xs = build(wide)
+        wrt = [x for x in xs if x.dtype.is_floating]
+        with tf.GradientTape() as tape:
+            for x in wrt:
+                tape.watch(x)
+            terms = []
+            for k, o in enumerate(forward(*xs)):
+                if o.dtype.is_floating:
+                    c = load(f"cotangent_{k}.npy")
+                    terms.append(tf.cast(tf.reduce_sum(o * tf.constant(c.astype("float64") if wide else c)), tf.float64))
+            total = tf.add_n(terms) if terms else None
+        if total is None or not wrt:
+            return [tf.zeros_like(x) for x in wrt]
+        return tape.gradient(total, wrt, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+"""
+
+
+def harness_source(graph: Graph, framework: ScriptFramework, gradients: bool = False) -> str:
+    """Standalone text that holds the model as the materializers do (torch: weights as module
+    buffers; tf: weights as constants; inputs as arguments): INPUTS/WEIGHTS (placeholder
+    name -> dtype; placeholder i is the file p{i}.npy), `build(wide=False)` -> (callable,
+    input tensors), `numpy_of(t)`, `dtype_of(t)` and, with `gradients`, `vjp(wide=False)`
+    (the materializers' `gradients`, with cotangent_{k}.npy). The text needs `numpy as np`,
+    the framework, `load(name)`, `model` (model_source) and a `DEVICE` string."""
+
+    def table(indices: Sequence[int]) -> str:
+        return "{" + ", ".join(f'"p{i}": "{graph.placeholders[i].type.dtype.value}"' for i in indices) + "}"
+
+    weight = "self.{}" if framework == "torch" else 'weights["{}"]'
+    args = ", ".join(weight.format(f"p{i}") if p.kind == "weight" else f"p{i}" for i, p in enumerate(graph.placeholders))
+    inputs = [f"p{i}" for i in graph.input_indices]
+    if framework == "torch":
+        body = _TORCH_HARNESS.format(params=", ".join(["self", *inputs]), args=args) + (_TORCH_VJP if gradients else "")
+    else:
+        body = _TF_HARNESS.format(params=", ".join(inputs), args=args) + (_TF_VJP if gradients else "")
+    return (
+        "# Placeholder -> dtype. Weights are held by the model and inputs fed to it, as Gauntlet does;\n"
+        "# p{i}.npy holds placeholder i (bfloat16 as float32, exact).\n"
+        f"INPUTS = {table(graph.input_indices)}\n"
+        f"WEIGHTS = {table(graph.weight_indices)}\n"
+        'FLOATS = ("float16", "bfloat16", "float32", "float64")\n\n' + body
+    )
+
+
+def write_script(
+    graph: Graph,
+    framework: ScriptFramework,
+    catalog: Mapping[str, OpSpec],
+    input_files: Mapping[int, str],
+    title: str = "",
+) -> str:
+    """The program's text. `input_files[i]` is the .npy file name of placeholder i."""
+    import_line, root = _HEADER[framework]
+    source = model_source(graph, framework, catalog)
     loads = []
     for i, p in enumerate(graph.placeholders):
         loads.append(f"    p{i} = to_tensor(load({input_files[i]!r}), {p.type.dtype.value!r})  # {p.kind} {p.type}")
@@ -109,8 +253,6 @@ def write_script(
         else "def to_tensor(array, dtype):\n    return tf.cast(tf.constant(array), getattr(tf, dtype))\n"
     )
     to_numpy = "t.detach().float().numpy() if t.dtype == torch.bfloat16 else t.detach().numpy()" if framework == "torch" else "t.numpy()"
-    body = "\n".join(lines)
-    helpers = "\n\n".join(sources[k] for k in sorted(sources))
     return f'''"""{title or "A graph written by Gauntlet"} ({framework}).
 
 Standalone: needs only numpy and {root}. Inputs are the .npy files beside this script.
@@ -133,16 +275,7 @@ def load(name):
 
 {to_tensor}
 
-def only_output(result):
-    return result[0] if isinstance(result, (tuple, list)) else result
-
-
-{helpers}
-
-
-def model({", ".join(f"p{i}" for i in range(len(graph.placeholders)))}):
-{body}
-
+{source}
 
 def main():
 {chr(10).join(loads)}

@@ -1,0 +1,147 @@
+"""Re-running recorded bugs: replay a bug directory (or every bug of a campaign) in the
+sandbox and say whether it still reproduces; reduce a bug directory again; promote a
+confirmed, reduced bug into corpora/regressions.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fuzz.runner import DifferentialRunner
+from fuzz.sandbox import SandboxLimits
+from fuzz.triage import finding_from, load_bug_dir, reproduces
+from generators.errors import GauntletError
+from generators.ir import Graph
+from generators.spec import OpSpec
+
+
+@dataclass(frozen=True)
+class Replayed:
+    directory: Path
+    label: str
+    reproduces: bool
+    detail: str
+
+
+def bug_dirs(path: Path) -> list[Path]:
+    """`path` itself when it is a bug directory, else every bug directory of the campaign."""
+    if (path / "bug.json").is_file():
+        return [path]
+    found = sorted(p.parent for p in (path / "bugs").glob("*/bug.json"))
+    if not found:
+        raise GauntletError(f"{path}: neither a bug directory (bug.json) nor a campaign directory with bugs/*/bug.json")
+    return found
+
+
+def _backends(metas: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    names: list[str] = []
+    for meta in metas:
+        specs = meta.get("backend_specs", {})
+        for b in [*meta["backends"], *([meta["witness"]] if meta.get("witness") else [])]:
+            spec = specs.get(b, b)
+            if spec not in names:
+                names.append(spec)
+    return tuple(names)
+
+
+def _run(runner: DifferentialRunner, meta: Mapping[str, Any], graph: Graph, arrays: Sequence[np.ndarray]) -> tuple[bool, str]:
+    from fuzz.execute import GraphJob
+
+    finding = finding_from(meta["finding"])
+    witness = meta.get("witness", "")
+    backends = tuple(b for b in runner.names if b in finding.backends or b == witness)
+    job = GraphJob(int(meta["seed"]), graph.to_json(), tuple(arrays), backends, runner.capability_files,
+                   gradients=finding.symptom == "wrong_gradient")
+    answer = runner.pool.run([job])[0]
+    if reproduces(answer, finding, witness):
+        return True, f"{finding.symptom} on {', '.join(finding.backends)}"
+    from fuzz.sandbox import Died
+
+    if isinstance(answer, Died):
+        return False, f"a different failure: {answer.symptom} in {answer.stage}"
+    if answer.verdict is None:
+        return False, "the reference found the inputs unstable"
+    other = "; ".join(f"{f.symptom} on {', '.join(f.backends)}" for f in answer.verdict.findings)
+    return False, f"verdict {answer.verdict.kind}" + (f" ({other})" if other else "")
+
+
+def replay(path: Path, workers: int = 1, limits: SandboxLimits | None = None, progress: Callable[[str], None] = print) -> list[Replayed]:
+    loaded = [(d, *load_bug_dir(d)) for d in bug_dirs(path)]
+    backends = _backends([meta for _, meta, _, _ in loaded])
+    results = []
+    with DifferentialRunner(backends, workers=workers, limits=limits, progress=progress) as runner:
+        runner.start()
+        for directory, meta, graph, arrays in loaded:
+            ok, detail = _run(runner, meta, graph, arrays)
+            results.append(Replayed(directory, meta.get("id", directory.name), ok, detail))
+    return results
+
+
+def reduce_again(directory: Path, catalog: Mapping[str, OpSpec], max_checks: int = 300, seconds: float = 600.0,
+                 limits: SandboxLimits | None = None, progress: Callable[[str], None] = print) -> tuple[int, int]:
+    """Reduce a bug directory's graph further (a larger budget than the campaign's) and
+    rewrite its files. Returns (nodes before, nodes after)."""
+    from fuzz.reduce import reduce
+    from fuzz.store import BugRow, pack_arrays
+    from fuzz.triage import dtypes_of, write_bug_dir
+
+    meta, graph, arrays = load_bug_dir(directory)
+    backends = _backends([meta])
+    with DifferentialRunner(backends, workers=1, limits=limits, progress=progress) as runner:
+        runner.start()
+        ok, detail = _run(runner, meta, graph, arrays)
+        if not ok:
+            raise GauntletError(f"{directory}: the bug no longer reproduces ({detail}); nothing to reduce")
+        result = reduce(graph, arrays, catalog, lambda g, a: _run(runner, meta, g, a)[0], max_checks=max_checks,
+                        deadline_s=seconds, progress=progress)
+        before, after = len(graph.nodes), len(result.graph.nodes)
+        reduction = {"nodes_before": (meta.get("reduction") or {}).get("nodes_before", before), "nodes_after": after,
+                     "checks": result.checks, "complete": result.complete}
+        row = BugRow(0, "", meta.get("signature"), meta["symptom"], meta["stage"], tuple(meta["backends"]), meta.get("message", ""),
+                     meta["finding"].get("detail", ""), int(meta["seed"]), 0.0, 0, "reported", tuple(sorted(set(result.graph.op_names()))),
+                     tuple(dtypes_of(result.graph)), directory.name, reduction, meta["finding"], meta.get("witness", ""),
+                     result.graph.to_json(), pack_arrays(result.arrays))
+        label = meta.get("id", directory.name)
+        campaign = Path(meta.get("campaign", directory.parent.parent))
+        for old in directory.glob("*"):
+            if old.is_file():
+                old.unlink()
+        write_bug_dir(directory, row, catalog, runner.versions, campaign, runner.specs)
+        data = json.loads((directory / "bug.json").read_text())
+        data["id"] = label
+        data["first_seen"] = meta.get("first_seen")
+        (directory / "bug.json").write_text(json.dumps(data, indent=2) + "\n")
+    return before, after
+
+
+def promote(directory: Path, regressions: Path, confirm: bool = True, limits: SandboxLimits | None = None,
+            progress: Callable[[str], None] = print) -> Path:
+    """Copy a bug directory into `regressions` once it replays (the suite replays it forever)."""
+    meta, graph, _ = load_bug_dir(directory)
+    if confirm:
+        replayed = replay(directory, limits=limits, progress=progress)[0]
+        if not replayed.reproduces:
+            raise GauntletError(f"{directory}: does not reproduce now ({replayed.detail}); only confirmed bugs are promoted")
+    reduction = meta.get("reduction") or {}
+    if len(graph.nodes) > 3 and not reduction.get("complete", False):
+        progress(f"note: {directory.name} has {len(graph.nodes)} operators and its reduction did not complete; "
+                 "`gauntlet reduce` may shrink it first")
+    ops = "-".join(sorted(set(graph.op_names())))[:60]
+    name = f"{meta['symptom']}-{'-'.join(meta['backends'])}-{ops}-{str(meta.get('signature') or '')[:8]}".strip("-")
+    target = regressions / name
+    if target.exists():
+        raise GauntletError(f"{target} already exists: this bug is already in the regression corpus")
+    regressions.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(directory, target)
+    entry = json.loads((target / "bug.json").read_text())
+    entry["promoted_from"] = str(directory)
+    entry["status"] = "open"  # open: it reproduces today; set "fixed" once the framework fixes it
+    (target / "bug.json").write_text(json.dumps(entry, indent=2) + "\n")
+    return target
