@@ -167,6 +167,9 @@ class Campaign:
             for pending in self.store.bugs(state="reducing"):
                 self.display.log(f"resuming the reduction of {pending.label}")
                 triage.finish(pending)
+            for bug in self.store.bugs(state="reported"):  # killed between the database and the files
+                if not (self.store.directory / bug.dir / "bug.json").exists():
+                    triage.write_dir(bug)
             status = self._loop(runner, triage, elapsed0, session)
         except (KeyboardInterrupt, _Stop):
             status = "interrupted"
@@ -177,7 +180,7 @@ class Campaign:
                 runner.close()
             self.store.end_session(session, status)
             self.display.close()
-        self._write_unreduced(runner)
+        self._write_missing_dirs(runner)
         paths = write_report(out, self.store, self.catalog, status)
         return CampaignResult(out, status, self.store.test_count(), self.session_tests, len(self.store.bugs(state="reported")),
                               *paths)
@@ -279,12 +282,13 @@ class Campaign:
             ops_total=len(self.catalog),
         )
 
-    def _write_unreduced(self, runner: DifferentialRunner | None) -> None:
-        """Bugs whose reduction was interrupted still get a directory (unreduced graph)."""
+    def _write_missing_dirs(self, runner: DifferentialRunner | None) -> None:
+        """Every bug gets its directory, even one whose reduction was interrupted (with the
+        unreduced graph, until a resumed campaign finishes it)."""
         from fuzz.triage import write_bug_dir
 
         versions = runner.versions if runner is not None else self.store.get_meta("versions", {})
-        for bug in self.store.bugs(state="reducing"):
+        for bug in self.store.bugs():
             directory = self.store.directory / bug.dir
             if not (directory / "bug.json").exists():
                 try:

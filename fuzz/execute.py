@@ -10,7 +10,6 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -53,7 +52,7 @@ class WorkerState:
     versions: dict[str, str]
     catalog: Mapping[str, OpSpec]
     generators: dict[GenOptions, GraphGenerator] = field(default_factory=dict)
-    capabilities: dict[str, tuple[str, Capabilities]] = field(default_factory=dict)  # backend -> (file, caps)
+    capabilities: dict[str, Capabilities] = field(default_factory=dict)  # JSON text -> parsed
     tracker: LineTracker | None = None
 
 
@@ -106,7 +105,9 @@ class CaseJob:
     seed: int
     options: GenOptions
     backends: tuple[str, ...]
-    capability_files: tuple[str, ...] = ()  # probe results (JSON) for eagerly probed backends
+    # Probe results (Capabilities JSON) of the eagerly probed backends, carried by the job so
+    # a worker on another machine (Ray) needs no shared file system.
+    capabilities: tuple[str, ...] = ()
     crashed: tuple[KnownCrash, ...] = ()
     keep_arrays: bool = False  # return inputs and outputs even when the test passes
     gradients: bool = True  # also judge gradients where the forward pass agreed
@@ -121,7 +122,7 @@ class GraphJob:
     graph_json: str
     arrays: tuple[np.ndarray, ...]
     backends: tuple[str, ...]
-    capability_files: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
     crashed: tuple[KnownCrash, ...] = ()
     keep_arrays: bool = True
     gradients: bool = True
@@ -157,12 +158,6 @@ def graph_pairs(graph: Graph, catalog: Mapping[str, OpSpec]) -> set[Pair]:
         t = type_variable(catalog[node.op], [graph.type_of(r).dtype for r in node.inputs], [o.dtype for o in node.outputs])
         pairs.add((node.op, t.value))
     return pairs
-
-
-def _capabilities(state: WorkerState, path: str) -> Capabilities:
-    caps = Capabilities.from_json(Path(path).read_text())
-    state.capabilities[caps.backend] = (path, caps)
-    return caps
 
 
 def _run_backend(backend: Backend, model: Model, note: Note) -> Outcome:
@@ -321,11 +316,12 @@ def _finish(case: _Case, note: Note, state: WorkerState) -> CaseResult:
     )
 
 
-def _capability_table(paths: tuple[str, ...], state: WorkerState) -> dict[str, Capabilities]:
+def _capability_table(texts: tuple[str, ...], state: WorkerState) -> dict[str, Capabilities]:
     caps: dict[str, Capabilities] = {}
-    for path in paths:
-        cached = next((known for p, known in state.capabilities.values() if p == path), None)
-        loaded = cached or _capabilities(state, path)
+    for text in texts:
+        loaded = state.capabilities.get(text)
+        if loaded is None:
+            loaded = state.capabilities[text] = Capabilities.from_json(text)
         caps[loaded.backend] = loaded
     return caps
 
@@ -337,7 +333,7 @@ def run_test(job: CaseJob | GraphJob | Describe, note: Note, state: WorkerState)
     case = _start(job, note, state)
     if isinstance(case, CaseResult):
         return case
-    caps = _capability_table(job.capability_files, state)
+    caps = _capability_table(job.capabilities, state)
     for name in job.backends:
         if name not in case.outcomes:
             case.outcomes[name] = _gap(case, name, state, caps) or _run_alone(case, name, state, note)
@@ -357,7 +353,7 @@ def run_batch_job(job: BatchJob, note: Note, state: WorkerState) -> list[CaseRes
     cases: list[_Case | CaseResult] = [_start(j, note, state) for j in job.jobs]
     live = [c for c in cases if isinstance(c, _Case)]
     if live:
-        caps = _capability_table(live[0].job.capability_files, state)
+        caps = _capability_table(live[0].job.capabilities, state)
         for name in live[0].job.backends:
             if name not in job.batched:
                 for case in live:

@@ -57,7 +57,7 @@ def _run(runner: DifferentialRunner, meta: Mapping[str, Any], graph: Graph, arra
     finding = finding_from(meta["finding"])
     witness = meta.get("witness", "")
     backends = tuple(b for b in runner.names if b in finding.backends or b == witness)
-    job = GraphJob(int(meta["seed"]), graph.to_json(), tuple(arrays), backends, runner.capability_files,
+    job = GraphJob(int(meta["seed"]), graph.to_json(), tuple(arrays), backends, runner.capability_json,
                    gradients=finding.symptom == "wrong_gradient")
     answer = runner.pool.run([job])[0]
     if reproduces(answer, finding, witness):
@@ -141,7 +141,7 @@ def promote(directory: Path, regressions: Path, confirm: bool = True, limits: Sa
     regressions.mkdir(parents=True, exist_ok=True)
     shutil.copytree(directory, target)
     entry = json.loads((target / "bug.json").read_text())
-    entry["promoted_from"] = str(directory)
+    entry["promoted_from"] = f"{entry.pop('campaign', '')} {directory.name}".strip()  # where it was found, for people
     entry["status"] = "open"  # open: it reproduces today; set "fixed" once the framework fixes it
     (target / "bug.json").write_text(json.dumps(entry, indent=2) + "\n")
     return target

@@ -86,7 +86,7 @@ class DifferentialRunner:
             self.pool = RayPool(*pool_args, setup="fuzz.execute:setup", setup_arg=config, address=ray)
         self.versions: dict[str, str] = {}
         self.capabilities: dict[str, Capabilities] = {}
-        self.capability_files: tuple[str, ...] = ()
+        self.capability_json: tuple[str, ...] = ()  # sent with every job
 
     def __enter__(self) -> DifferentialRunner:
         return self
@@ -124,8 +124,8 @@ class DifferentialRunner:
                 store.save(caps)
             caps.check_not_tiny()
             self.capabilities[name] = caps
-            files.append(str(store.path(name, version)))
-        self.capability_files = tuple(files)
+            files.append(caps.to_json())
+        self.capability_json = tuple(files)
 
     def _probe(self, name: str, version: str, pairs: list[Pair]) -> Capabilities:
         unsupported: dict[Pair, str] = {}
@@ -148,7 +148,7 @@ class DifferentialRunner:
     # --- tests ---------------------------------------------------------------------------
 
     def job(self, seed: int, options: GenOptions, keep_arrays: bool = False) -> CaseJob:
-        return CaseJob(seed, options, self.names, self.capability_files, keep_arrays=keep_arrays)
+        return CaseJob(seed, options, self.names, self.capability_json, keep_arrays=keep_arrays)
 
     def run(
         self, seeds: Iterable[int], options: GenOptions | Callable[[int], GenOptions], keep_arrays: bool = False
@@ -160,6 +160,7 @@ class DifferentialRunner:
         it = iter(seeds)
         exhausted = False
         limit = 2 * self.pool.size
+        lost: set[int] = set()
 
         def fill() -> None:
             nonlocal exhausted
@@ -188,6 +189,10 @@ class DifferentialRunner:
                             pending[self.pool.submit(single)] = single
                     else:
                         yield from result
+                elif isinstance(result, Died) and result.stage == "ray" and job.seed not in lost:
+                    # The Ray node running it was lost, not a backend failure: run it again, once.
+                    lost.add(job.seed)
+                    pending[self.pool.submit(job)] = job
                 elif isinstance(result, Died):
                     retry = self._after_death(job, result)
                     if isinstance(retry, CaseJob):

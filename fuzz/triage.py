@@ -88,7 +88,7 @@ class Triage:
 
     def job(self, graph: Graph, arrays: Sequence[np.ndarray], finding: Finding, witness: str, seed: int) -> GraphJob:
         backends = tuple(b for b in self.runner.names if b in finding.backends or b == witness)
-        return GraphJob(seed, graph.to_json(), tuple(arrays), backends, self.runner.capability_files,
+        return GraphJob(seed, graph.to_json(), tuple(arrays), backends, self.runner.capability_json,
                         gradients=finding.symptom == "wrong_gradient")
 
     def check(self, graph: Graph, arrays: Sequence[np.ndarray], finding: Finding, witness: str, seed: int) -> bool:

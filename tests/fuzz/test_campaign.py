@@ -72,11 +72,11 @@ def test_planted_bugs_are_found_deduplicated_reduced_and_reproduced(tmp_path: Pa
     assert main(["replay", str(out), "--exit-status", "--timeout", "30"]) == 1
 
 
-def _db_counts(db: Path) -> tuple[int, int]:
+def _db_counts(db: Path, state: str = "reported") -> tuple[int, int]:
     try:
         con = sqlite3.connect(db, timeout=1)
         tests = con.execute("SELECT COUNT(*) FROM tests").fetchone()[0]
-        bugs = con.execute("SELECT COUNT(*) FROM bugs WHERE state = 'reported'").fetchone()[0]
+        bugs = con.execute("SELECT COUNT(*) FROM bugs" + (" WHERE state = ?" if state else ""), (state,) if state else ()).fetchone()[0]
         con.close()
         return tests, bugs
     except sqlite3.Error:
@@ -92,15 +92,15 @@ def _start(out: Path, *extra: str) -> subprocess.Popen[bytes]:
         log.close()
 
 
-def _wait_for(process: subprocess.Popen[bytes], db: Path, tests: int, bugs: int, limit_s: float = 150) -> None:
+def _wait_for(process: subprocess.Popen[bytes], db: Path, tests: int, bugs: int, limit_s: float = 150, state: str = "reported") -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the campaign ended early: {(db.parent.parent / f'{db.parent.name}.log').read_text()}")
-        t, b = _db_counts(db)
+        t, b = _db_counts(db, state)
         if t >= tests and b >= bugs:
             return
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(f"no progress within {limit_s}s: {_db_counts(db)}")
 
 
@@ -108,19 +108,24 @@ CAMPAIGN = ("--backends", f"torch_eager,{PLANTED}:WrongSumKeepdims", "--ops", "s
             "--max-nodes", "3", "--seed", "11")
 
 
-def test_kill_9_then_resume_loses_no_bug_and_continues_the_campaign(tmp_path: Path) -> None:
+@pytest.mark.parametrize("moment", ["after_report", "while_reducing"])
+def test_kill_9_then_resume_loses_no_bug_and_continues_the_campaign(tmp_path: Path, moment: str) -> None:
     out = tmp_path / "campaign"
     process = _start(out, *CAMPAIGN, "--max-tests", "100000")
     try:
-        _wait_for(process, out / "campaign.db", tests=12, bugs=1)
+        if moment == "after_report":
+            _wait_for(process, out / "campaign.db", tests=12, bugs=1)
+        else:  # the first moment a bug is in the database, typically before its reduction ends
+            _wait_for(process, out / "campaign.db", tests=0, bugs=1, state="")
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the campaign and its sandbox workers, at once
         process.wait()
     with CampaignStore(out, create=False) as store:
         before_bugs = [(b.id, b.signature) for b in store.bugs(state="reported")]
+        found_before = [b.id for b in store.bugs()]
         before_tests = store.test_count()
         done_before = store.done_seeds()
-    assert before_bugs
+    assert found_before
     code = fuzz(out, "--resume", "--max-tests", str(before_tests + 10))
     assert code == 0
     with CampaignStore(out, create=False) as store:
@@ -128,7 +133,12 @@ def test_kill_9_then_resume_loses_no_bug_and_continues_the_campaign(tmp_path: Pa
         assert store.test_count() == before_tests + 10
         assert done_before <= store.done_seeds()
         assert [s[3] for s in store.sessions()] == ["running", "finished"]  # the killed session never ended
+        # Every bug found before the kill is reported now (reductions cut short are redone).
+        assert not store.bugs(state="reducing")
+        reported = {b.id for b in store.bugs()}
+        merged = sum(b.duplicates for b in store.bugs())
     assert after_bugs[: len(before_bugs)] == before_bugs
+    assert set(found_before) <= reported or merged > 0
     report = _report(out)
     assert report["campaign"]["sessions"] == 2
     assert {b["id"] for b in report["bugs"]} >= {f"B{i:04d}" for i, _ in before_bugs}
@@ -198,3 +208,32 @@ def test_coverage_is_measured_and_plotted(tmp_path: Path) -> None:
     assert report["coverage"]["lines"] > 0
     assert report["timeline"][-1]["coverage_lines"] == report["coverage"]["lines"]
     assert "coverage" in (out / "report.html").read_text().lower()
+
+
+def test_reduce_and_promote_a_bug_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "campaign"
+    assert fuzz(out, "--backends", f"torch_eager,{PLANTED}:WrongSumKeepdims", "--ops", "sum,exp,tanh", "--dtypes", "float32",
+                "--max-nodes", "4", "--max-tests", "6", "--seed", "2", "--no-reduce") == 0
+    bug = _report(out)["bugs"][0]
+    bug_dir = out / bug["dir"]
+    assert bug["reduction"]["nodes_after"] == bug["reduction"]["nodes_before"] > 1
+    assert main(["reduce", str(bug_dir), "--timeout", "30"]) == 0
+    meta = json.loads((bug_dir / "bug.json").read_text())
+    assert meta["ops"] == ["sum"] and meta["reduction"]["nodes_after"] == 1 and meta["id"] == bug["id"]
+    corpus = tmp_path / "regressions"
+    assert main(["promote", str(bug_dir), "--corpus", str(corpus), "--timeout", "30"]) == 0
+    (entry,) = corpus.iterdir()
+    assert json.loads((entry / "bug.json").read_text())["status"] == "open"
+    assert main(["promote", str(bug_dir), "--corpus", str(corpus), "--no-confirm"]) == 2
+    assert "already in the regression corpus" in capsys.readouterr().err
+
+
+def test_a_campaign_on_ray_actors_fills_the_same_store(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    out = tmp_path / "campaign"
+    assert main(["fuzz", "--out", str(out), "--quiet", "--ray", "local", "--workers", "2", "--timeout", "60",
+                 "--backends", f"torch_eager,{PLANTED}:WrongSumKeepdims", "--ops", "sum,exp,add", "--dtypes", "float32",
+                 "--max-nodes", "3", "--max-tests", "20", "--seed", "5"]) == 0
+    report = _report(out)
+    assert report["totals"]["tests"] == 20 and report["campaign"]["ray"] == "local"
+    assert [b["ops"] for b in report["bugs"]] == [["sum"]]
