@@ -235,7 +235,7 @@ class Campaign:
                 if self.steering is not None and (result.new_lines or result.lines_ops):
                     self.store.add_lines(self.steering.add(result.new_lines, result.lines_ops))
                 if verdict == "bug":
-                    triage.handle(result, now)
+                    triage.handle(result)
             verdicts[verdict] = verdicts.get(verdict, 0) + 1
             self.session_tests += 1
             wall = time.monotonic()

@@ -100,7 +100,7 @@ class Triage:
 
     # --- new findings ----------------------------------------------------------------
 
-    def handle(self, result: CaseResult, elapsed: float) -> list[BugRow]:
+    def handle(self, result: CaseResult) -> list[BugRow]:
         """Every finding of a test: counted as a duplicate of a known bug, or added (and
         reduced and written out). Returns the bugs that are new."""
         assert result.verdict is not None and result.feed is not None

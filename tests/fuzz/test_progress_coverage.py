@@ -1,0 +1,63 @@
+"""Progress lines for people, and the coverage steering arithmetic (pure parts)."""
+
+from __future__ import annotations
+
+import io
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fuzz.coverage import Steering, line_id, packages_for
+from fuzz.progress import PlainDisplay, Snapshot, fmt_duration
+
+
+def snapshot(tests: int = 10) -> Snapshot:
+    return Snapshot(elapsed=3725, remaining=60, tests=tests, max_tests=None, tests_per_s=2.5, valid_pct=96.0,
+                    bugs_by_symptom={"abort": 1, "wrong_result": 2}, ops_covered=40, ops_total=150)
+
+
+def test_a_status_line_says_what_a_person_wants_to_know() -> None:
+    line = snapshot().line()
+    assert line.startswith("[1h02m05s, 1m00s left] 10 tests, 2.5 tests/s, 96% valid, 3 unique bug(s)")
+    assert "(abort 1, wrong_result 2)" in line and "40/150 operators" in line
+    assert fmt_duration(59) == "0m59s" and fmt_duration(None) == "-"
+
+
+def test_plain_display_prints_at_most_every_interval_and_once_at_the_end() -> None:
+    out = io.StringIO()
+    display = PlainDisplay(out, every_s=3600)
+    for n in range(5):
+        display.update(snapshot(n))
+    display.log("new bug candidate B0001")
+    display.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and "B0001" in lines[1] and " 4 tests" in lines[2]
+
+
+def test_steering_favours_operators_that_reach_new_lines_and_starves_none() -> None:
+    s = Steering(["conv2d", "exp", "add"], steer=True)
+    assert s.add(range(100), ()) == list(range(100))  # set-up lines: counted, credited to nobody
+    for k in range(10):
+        s.add(range(1000 + 50 * k, 1050 + 50 * k), ["conv2d"])  # new lines every time
+        s.add([1, 2, 3], ["exp"])  # nothing new
+    weights = dict(s.weights())
+    assert weights["conv2d"] == 5.0 and weights["exp"] == 1.0
+    assert weights["add"] == 5.0  # never tried: treated as promising
+    assert s.lines == 100 + 500
+
+
+def test_measuring_alone_never_changes_the_operator_choice() -> None:
+    s = Steering(["exp", "add"], steer=False)
+    s.add(range(10), ["exp"])
+    assert s.weights() == ()
+
+
+@given(st.text(min_size=1, max_size=50), st.integers(0, 10**6))
+def test_line_ids_are_stable_and_keep_the_line(path: str, line: int) -> None:
+    assert line_id(path, line) == line_id(path, line)
+    assert line_id(path, line) & 0xFFFFFF == line & 0xFFFFFF
+
+
+def test_packages_follow_the_backends_lowerings() -> None:
+    assert "torch._inductor" in packages_for(["torch"]) and not packages_for(["onnx"])
+    assert any(p.startswith("tensorflow") for p in packages_for(["tensorflow", "onnx"]))
