@@ -10,12 +10,11 @@ import pickle
 import socket
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fuzz.sandbox import Died, SandboxError, SandboxLimits, WorkerPool
+from fuzz.sandbox import AnsweredJobs, Died, SandboxError, SandboxLimits, WorkerPool
 from generators.errors import GauntletError
 
 if TYPE_CHECKING:
@@ -195,7 +194,7 @@ class _Slot:
     failures: int = 0  # consecutive failed starts
 
 
-class RayPool:
+class RayPool(AnsweredJobs):
     """`size` Ray actors running `target(payload, note, state)`: the public API of WorkerPool.
 
     Each actor (num_cpus=1, spread over the nodes) holds a one-worker WorkerPool, so a segfault,
@@ -273,28 +272,6 @@ class RayPool:
         self._queue.append((job, payload))
         self._dispatch()
         return job
-
-    def results(self) -> Iterator[tuple[int, Any]]:
-        """(job id, result or Died) as jobs finish, until every submitted job is answered."""
-        while True:
-            if self._answers:
-                job = next(iter(self._answers))
-                yield job, self._answers.pop(job)
-            elif self._unanswered == 0:
-                return
-            elif self._closed:
-                raise SandboxError(f"the pool was closed with {self._unanswered} job(s) unanswered")
-            else:
-                self._step()
-
-    def run(self, payloads: Sequence[Any]) -> list[Any]:
-        """Submit all payloads and return their results (or Died) in order."""
-        jobs = [self.submit(p) for p in payloads]
-        while not all(job in self._answers for job in jobs):
-            if self._closed:
-                raise SandboxError("the pool was closed while jobs were running")
-            self._step()
-        return [self._answers.pop(job) for job in jobs]
 
     def close(self) -> None:
         """Kill every actor (their workers follow) and shut Ray down if this pool started or

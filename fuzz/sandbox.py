@@ -282,7 +282,49 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-class WorkerPool:
+class AnsweredJobs:
+    """`results()` and `run()` over the answers a pool's event loop collects; shared by the
+    local pool and the Ray pool, which differ only in how `submit` and `_step` work."""
+
+    _answers: dict[int, Any]
+    _unanswered: int
+    _closed: bool
+
+    def submit(self, payload: Any) -> int:
+        raise NotImplementedError
+
+    def _step(self) -> None:
+        raise NotImplementedError
+
+    def results(self) -> Iterator[tuple[int, Any]]:
+        """(job id, result or Died) as jobs finish, until every submitted job is answered."""
+        while True:
+            if self._answers:
+                job = next(iter(self._answers))
+                yield job, self._answers.pop(job)
+            elif self._unanswered == 0:
+                return
+            elif self._closed:
+                raise SandboxError(f"the pool was closed with {self._unanswered} job(s) unanswered")
+            else:
+                self._step()
+
+    def run(self, payloads: Sequence[Any]) -> list[Any]:
+        """Submit all payloads and return their results (or Died) in order."""
+        jobs = [self.submit(p) for p in payloads]
+        done = 0
+        while done < len(jobs):
+            if jobs[done] in self._answers:
+                done += 1
+            elif self._closed:
+                raise SandboxError("the pool was closed while jobs were running")
+            else:
+                self._step()
+        return [self._answers.pop(job) for job in jobs]
+
+
+
+class WorkerPool(AnsweredJobs):
     """`size` persistent workers running `target` ("package.module:function") on payloads.
 
     `setup(setup_arg)` runs once per worker before the memory limit applies; its result is
@@ -375,32 +417,6 @@ class WorkerPool:
         self._queue.append((job, data))
         self._dispatch()
         return job
-
-    def results(self) -> Iterator[tuple[int, Any]]:
-        """(job id, result or Died) as jobs finish, until every submitted job is answered."""
-        while True:
-            if self._answers:
-                job = next(iter(self._answers))
-                yield job, self._answers.pop(job)
-            elif self._unanswered == 0:
-                return
-            elif self._closed:
-                raise SandboxError(f"the pool was closed with {self._unanswered} job(s) unanswered")
-            else:
-                self._step()
-
-    def run(self, payloads: Sequence[Any]) -> list[Any]:
-        """Submit all payloads and return their results (or Died) in order."""
-        jobs = [self.submit(p) for p in payloads]
-        done = 0
-        while done < len(jobs):
-            if jobs[done] in self._answers:
-                done += 1
-            elif self._closed:
-                raise SandboxError("the pool was closed while jobs were running")
-            else:
-                self._step()
-        return [self._answers.pop(job) for job in jobs]
 
     def close(self) -> None:
         """Kill every worker and remove the temp dir. Idempotent; unanswered jobs stay so."""

@@ -144,6 +144,26 @@ def test_per_operator_overrides_widen_the_tolerance_on_the_path() -> None:
             assert want.tol is not None and want.tol.rtol >= base.rtol and want.tol.atol >= base.atol
 
 
+def test_a_value_computed_in_float32_is_judged_at_float32_tolerance_after_a_cast_up() -> None:
+    """Seen in a campaign: elu in float32, cast to float64; inductor and onnxruntime compute
+    elu as exp(x) - 1, about 100 float32 ulps off near 0, which is float32-accurate."""
+    from generators.ir import Graph, InputRef, Node, NodeRef, Placeholder, TensorType
+
+    f32, f64 = TensorType((4, 1), DType.float32), TensorType((4, 1), DType.float64)
+    graph = Graph(
+        (Placeholder(f32),),
+        (Node("elu", (InputRef(0),), (("alpha", 1.0),), (f32,)), Node("cast", (NodeRef(0),), (("to", "float64"),), (f64,))),
+        (NodeRef(1),),
+    )
+    (want,) = expectations(graph, catalog())
+    assert want.dtype is DType.float64 and want.tol is not None
+    assert want.tol.rtol == TOLERANCE[DType.float32].rtol and want.tol.ulps == TOLERANCE[DType.float64].ulps
+    ref = np.asarray([[-0.0012975409252590487]] * 4)
+    actual = np.asarray([[-0.0012975335121154785]] * 4)
+    verdict = judge([Outcome("onnxruntime", "ok", outputs=(actual,))], [ref], [np.zeros_like(ref)], [want])
+    assert verdict.kind == "pass"
+
+
 finite = hnp.arrays(np.float64, st.integers(1, 12), elements=st.floats(-1e3, 1e3, allow_nan=False))
 
 
