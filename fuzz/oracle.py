@@ -129,8 +129,8 @@ def expectations(graph: Graph, catalog: Mapping[str, OpSpec]) -> tuple[Expected,
                 node = graph.nodes[n]
                 # A value computed in a lower precision keeps that precision's error after a
                 # cast up (float32 elu cast to float64 is only float32-accurate).
-                for t in [*(graph.type_of(r) for r in node.inputs), *node.outputs]:
-                    lower = TOLERANCE.get(t.dtype)
+                for value in [*(graph.type_of(r) for r in node.inputs), *node.outputs]:
+                    lower = TOLERANCE.get(value.dtype)
                     if lower is not None:
                         tol = tol.widened(lower.rtol, lower.atol)
                 spec = catalog[node.op]

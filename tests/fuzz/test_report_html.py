@@ -248,7 +248,8 @@ def test_page_is_self_contained() -> None:
 @given(message=MARKUPISH, detail=MARKUPISH, op=MARKUPISH)
 def test_arbitrary_text_never_becomes_markup(message: str, detail: str, op: str) -> None:
     # Guillemets make the field findable: "<" alone is in every page, "«<»" only if unescaped.
-    message, detail, op = f"«{message}»", f"«{detail}»", f"«{op}»"
+    # One marker per field, so one field's escaped text can never be another field's raw text.
+    message, detail, op = f"«m{message}»", f"«d{detail}»", f"«o{op}»"
     report = make_report(samples=2, bugs=1)
     report["bugs"][0].update(message=message, detail=detail, repro_source=detail)
     report["operators"][0]["op"] = op
