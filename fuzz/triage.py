@@ -46,12 +46,21 @@ def choose_witness(result: CaseResult, finding: Finding, runner: DifferentialRun
     return (eager or candidates or [""])[0]
 
 
+# Garbage outputs (uninitialized memory, races) are NaN in one run and wrong numbers in the
+# next: one failure for reproduction purposes.
+_WRONG_VALUES = frozenset({"wrong_result", "nan_inf"})
+
+
+def _same_symptom(a: str, b: str) -> bool:
+    return a == b or (a in _WRONG_VALUES and b in _WRONG_VALUES)
+
+
 def _matching(answer: CaseResult | Died, finding: Finding) -> Finding:
     if isinstance(answer, Died):
         return Finding(answer.symptom, finding.stage, finding.backends, None, answer.detail)
     assert answer.verdict is not None
-    return next((f for f in answer.verdict.findings if f.symptom == finding.symptom and set(f.backends) == set(finding.backends)),
-                finding)
+    return next((f for f in answer.verdict.findings if _same_symptom(f.symptom, finding.symptom)
+                 and set(f.backends) == set(finding.backends)), finding)
 
 
 def reproduces(answer: CaseResult | Died, finding: Finding, witness: str) -> bool:
@@ -67,7 +76,7 @@ def reproduces(answer: CaseResult | Died, finding: Finding, witness: str) -> boo
         if not ok or any(witness in f.backends for f in answer.verdict.findings):
             return False
     for f in answer.verdict.findings:
-        if f.symptom == finding.symptom and f.stage == finding.stage and set(f.backends) == set(finding.backends):
+        if _same_symptom(f.symptom, finding.symptom) and f.stage == finding.stage and set(f.backends) == set(finding.backends):
             if f.symptom != "rejection" or normalize_message(f.detail) == normalize_message(finding.detail):
                 return True
     return False
