@@ -195,7 +195,10 @@ class Campaign:
             packages = packages_for(load(b).lowering for b in config.backends)
             if not packages:
                 raise GauntletError("--coverage: none of the backends runs Python framework code Gauntlet can measure")
-            self.steering = Steering(sorted(self.catalog), steer=config.coverage == "steer", covered=self.store.lines())
+            from fuzz.coverage import choice_domains
+
+            self.steering = Steering(sorted(self.catalog), steer=config.coverage == "steer", covered=self.store.lines(),
+                                     choices=choice_domains(self.catalog))
             self.display.log(f"coverage: measuring {', '.join(packages)}" + ("; steering operator choice" if self.steering.steer else ""))
         return DifferentialRunner(config.backends, workers=config.workers, limits=limits, progress=self.display.log,
                                   batch=config.batch, ray=config.ray, coverage=packages)
@@ -203,7 +206,7 @@ class Campaign:
     def _options(self, seed: int) -> GenOptions:
         if self.steering is None or not self.steering.steer:
             return self.base_options
-        return replace(self.base_options, op_weights=self.steering.weights())
+        return replace(self.base_options, op_weights=self.steering.weights(), choice_weights=self.steering.choice_weights())
 
     def _loop(self, runner: DifferentialRunner, triage: Triage, elapsed0: float, session: int) -> str:
         config = self.config

@@ -12,6 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from generators.ir import Graph
+from generators.spec import Choice, OpSpec
+
 # Where each framework's Python lives that a generated graph can reach (compilers, tracers,
 # decompositions, op wrappers). Native kernels are invisible to Python coverage.
 PACKAGES: Mapping[str, tuple[str, ...]] = {
@@ -21,6 +24,25 @@ PACKAGES: Mapping[str, tuple[str, ...]] = {
                    "tensorflow.python.compiler", "tensorflow.python.autograph"),
 }
 MEASURE_EVERY_S = 2.0  # reading the collected data costs ~0.2 s per 50k lines
+
+
+def choice_keys(graph: Graph, catalog: Mapping[str, OpSpec]) -> list[str]:
+    """What coverage is credited to for one graph: its operators, and "op.attr=i" for every
+    Choice attribute (option index i) its nodes use."""
+    keys = list(dict.fromkeys(graph.op_names()))
+    for node in graph.nodes:
+        for name, domain in catalog[node.op].attrs.items():
+            if type(domain) is Choice and name in node.attr_map:
+                value = node.attr_map[name]
+                index = next((i for i, v in enumerate(domain.values) if type(v) is type(value) and v == value), None)
+                if index is not None:
+                    keys.append(f"{node.op}.{name}={index}")
+    return keys
+
+
+def choice_domains(catalog: Mapping[str, OpSpec]) -> dict[tuple[str, str], int]:
+    """(operator, attribute) -> number of options, for every plain Choice attribute."""
+    return {(op, name): len(d.values) for op, spec in catalog.items() for name, d in spec.attrs.items() if type(d) is Choice}
 
 
 def packages_for(lowerings: Iterable[str]) -> tuple[str, ...]:
@@ -79,10 +101,12 @@ class Steering:
 
     ops: Sequence[str]
     steer: bool
+    choices: Mapping[tuple[str, str], int] = field(default_factory=dict)  # Choice attributes: option counts
     covered: set[int] = field(default_factory=set)
     uses: dict[str, int] = field(default_factory=dict)
     gains: dict[str, float] = field(default_factory=dict)
     _weights: tuple[tuple[str, float], ...] = ()
+    _choice_weights: tuple[tuple[str, str, tuple[float, ...]], ...] = ()
     _since_update: int = 0
 
     def add(self, line_ids: Sequence[int], ops: Sequence[str]) -> list[int]:
@@ -110,13 +134,27 @@ class Steering:
         if self._since_update < 10 and self._weights:
             return self._weights
         self._since_update = 0
-        rates = {op: self.gains.get(op, 0.0) / self.uses[op] for op in self.ops if self.uses.get(op)}
+        self._weights = self._relative(list(self.ops))
+        self._choice_weights = tuple(
+            (op, attr, tuple(w for _, w in weights))
+            for (op, attr), n in sorted(self.choices.items())
+            if (weights := self._relative([f"{op}.{attr}={i}" for i in range(n)]))
+        )
+        return self._weights
+
+    def choice_weights(self) -> tuple[tuple[str, str, tuple[float, ...]], ...]:
+        """Per Choice attribute, a weight per option, on the same rule as operators
+        (computed with `weights()`)."""
+        return self._choice_weights if self.steer else ()
+
+    def _relative(self, keys: list[str]) -> tuple[tuple[str, float], ...]:
+        """1 + 4 x (new lines per use / the best key's); keys never used count as the best.
+        Empty when no key has found anything yet."""
+        rates = {k: self.gains.get(k, 0.0) / self.uses[k] for k in keys if self.uses.get(k)}
         best = max(rates.values(), default=0.0)
         if best <= 0:
-            self._weights = ()
-            return self._weights
-        self._weights = tuple((op, round(1.0 + 4.0 * (rates[op] / best if op in rates else 1.0), 3)) for op in self.ops)
-        return self._weights
+            return ()
+        return tuple((k, round(1.0 + 4.0 * (rates[k] / best if k in rates else 1.0), 3)) for k in keys)
 
 
 def summary(steering: Steering, top: int = 10) -> dict[str, Any]:

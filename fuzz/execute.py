@@ -15,7 +15,7 @@ import numpy as np
 
 from fuzz.backends import load
 from fuzz.backends.base import Backend, Model
-from fuzz.coverage import LineTracker
+from fuzz.coverage import LineTracker, choice_keys
 from fuzz.gradients import check_gradients
 from fuzz.oracle import Expected, Outcome, Verdict, expectations, judge
 from fuzz.probe import Capabilities, Pair, first_line, probe_all
@@ -426,11 +426,12 @@ def target(job: CaseJob | GraphJob | BatchJob | Describe | ProbeJob, note: Note,
     if isinstance(job, BatchJob):
         results = run_batch_job(job, note, state)
         if state.tracker is not None and results:
-            results[0] = _with_coverage(results[0], [op for r in results for op in r.ops], state.tracker)
+            keys = [k for r in results for k in choice_keys(graph_from_json(r.graph_json), state.catalog)]
+            results[0] = _with_coverage(results[0], keys, state.tracker)
         return results
     result = run_test(job, note, state)
     if state.tracker is not None and isinstance(result, CaseResult) and isinstance(job, CaseJob):
-        return _with_coverage(result, result.ops, state.tracker)
+        return _with_coverage(result, choice_keys(graph_from_json(result.graph_json), state.catalog), state.tracker)
     return result
 
 

@@ -41,6 +41,8 @@ class GenOptions:
     # Relative operator weights (coverage feedback); operators not listed weigh 1. Empty:
     # uniform choice (the draw sequence of earlier releases, so seeds keep their graphs).
     op_weights: tuple[tuple[str, float], ...] = ()
+    # Per (operator, Choice attribute): a weight for each option, in the domain's order.
+    choice_weights: tuple[tuple[str, str, tuple[float, ...]], ...] = ()
 
 
 def usable_ops(catalog: Mapping[str, OpSpec], options: GenOptions) -> list[OpSpec]:
@@ -149,7 +151,7 @@ class GraphGenerator:
         self.options = options
         self.ops = usable_ops(catalog, options)
         self.allowed = frozenset(options.dtypes)
-        self.instantiator = Instantiator(options.limits)
+        self.instantiator = Instantiator(options.limits, choice_weights={(op, a): w for op, a, w in options.choice_weights})
         self._op_dtypes = {s.name: ordered(s.dtypes & self.allowed) for s in self.ops}
         # A start dtype must be one some usable operator can consume.
         consumable: set[DType] = set()

@@ -7,7 +7,7 @@ the remaining integers (free operand dims, integer attributes) are first sampled
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 from generators.dtypes import DType
 from generators.ir import TensorType
 from generators.solver import Solver, SolverBudget
-from generators.spec import AttrValue, OpSpec, RankCtx
+from generators.spec import AttrValue, Choice, OpSpec, RankCtx
 from generators.symbolic import Shape, SymBool, all_of, prod
 
 
@@ -76,9 +76,13 @@ def with_int_attrs(
 
 class Instantiator:
     def __init__(
-        self, limits: Limits | None = None, budget: SolverBudget | None = None, fast_tries: int = _FAST_TRIES
+        self, limits: Limits | None = None, budget: SolverBudget | None = None, fast_tries: int = _FAST_TRIES,
+        choice_weights: Mapping[tuple[str, str], Sequence[float]] | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        # (operator, attribute) -> relative weight of each option of a Choice attribute
+        # (coverage steering); other attributes are sampled uniformly.
+        self.choice_weights = dict(choice_weights or {})
         self.budget = budget or SolverBudget()
         self.fast_tries = fast_tries  # 0 sends every instance through z3 (tests use that)
         self._ctx: Any = None
@@ -120,7 +124,11 @@ class Instantiator:
             return self._fail()
         attrs: dict[str, Any] = {}
         for name, domain in spec.attrs.items():
-            if not domain.symbolic:
+            weights = self.choice_weights.get((spec.name, name))
+            if weights is not None and type(domain) is Choice and len(weights) == len(domain.values) and sum(weights) > 0:
+                p = np.asarray(weights, np.float64)
+                attrs[name] = domain.values[int(rng.choice(len(p), p=p / p.sum()))]
+            elif not domain.symbolic:
                 attrs[name] = domain.sample(rng, RankCtx(ranks, dtype, attrs))  # type: ignore[union-attr]
         in_dtypes = tuple(spec.operand_dtype(j, dtype) for j in range(len(known)))
         for j, k in enumerate(known):

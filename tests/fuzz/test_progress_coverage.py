@@ -61,3 +61,26 @@ def test_line_ids_are_stable_and_keep_the_line(path: str, line: int) -> None:
 def test_packages_follow_the_backends_lowerings() -> None:
     assert "torch._inductor" in packages_for(["torch"]) and not packages_for(["onnx"])
     assert any(p.startswith("tensorflow") for p in packages_for(["tensorflow", "onnx"]))
+
+
+def test_steering_weights_the_options_of_choice_attributes() -> None:
+    s = Steering(["gelu"], steer=True, choices={("gelu", "approximate"): 2})
+    for k in range(10):
+        s.add(range(100 * k, 100 * k + 10), ["gelu", "gelu.approximate=1"])  # new lines with tanh
+        s.add([0], ["gelu", "gelu.approximate=0"])
+    s.weights()
+    assert s.choice_weights() == (("gelu", "approximate", (1.0, 5.0)),)
+
+
+def test_choice_weights_steer_the_generated_attributes() -> None:
+    from fuzz.coverage import choice_keys
+    from generators.graph_gen import GenOptions, GraphGenerator
+    from generators.ops import catalog
+
+    cat = catalog()
+    only_tanh = GenOptions(max_nodes=3, ops=("gelu", "add"), choice_weights=(("gelu", "approximate", (0.0, 1.0)),))
+    graphs = [GraphGenerator(cat, only_tanh).generate(seed) for seed in range(20)]
+    values = {n.attr_map["approximate"] for g in graphs for n in g.nodes if n.op == "gelu"}
+    assert values == {"tanh"}
+    keys = {k for g in graphs for k in choice_keys(g, cat)}
+    assert "gelu.approximate=1" in keys and "gelu.approximate=0" not in keys
