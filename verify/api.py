@@ -1,0 +1,322 @@
+"""User-facing robustness entry points: `assert_robust` for test suites and `robustness_command`
+behind `gauntlet verify MODEL --data` (model and data loading, progress lines, summary, exit
+code). Loads user code only by importing a named factory; never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from generators.errors import GauntletError
+from verify.manipulations import Family, parse_family
+from verify.model import LoadedModel
+from verify.robust_report import write_reports
+from verify.robustness import NORMS, RobustnessResult, SampleRecord, check_samples
+
+__all__ = [
+    "assert_robust",
+    "load_model",
+    "load_samples",
+    "parse_domain",
+    "parse_manipulations",
+    "robustness_command",
+]
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def _torch_module(value: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.nn.Module)
+
+
+def _factory(spec: str) -> Any:
+    """The object a `path/file.py:factory` or `package.module:factory` spec names."""
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name.isidentifier():
+        raise GauntletError(
+            f"model {spec!r}: give an .onnx file, `path/file.py:factory` or `package.module:factory` "
+            "(a function returning a torch.nn.Module)"
+        )
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise GauntletError(f"model {spec!r}: no file {target}")
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+        module_name = f"_gauntlet_model_{digest}"
+        loader_spec = importlib.util.spec_from_file_location(module_name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise GauntletError(f"model {spec!r}: cannot import {target}")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[module_name] = module  # dataclasses and pickling look modules up here
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as err:
+            del sys.modules[module_name]
+            raise GauntletError(f"model {spec!r}: importing {target} failed: {type(err).__name__}: {err}") from err
+    else:
+        if not all(part.isidentifier() for part in target.split(".")):
+            raise GauntletError(f"model {spec!r}: {target!r} is neither a .py file nor a module name")
+        try:
+            module = importlib.import_module(target)
+        except ImportError as err:
+            raise GauntletError(f"model {spec!r}: cannot import module {target}: {err}") from err
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        raise GauntletError(f"model {spec!r}: {target} has no function {name}")
+    return factory
+
+
+def load_model(spec: str | os.PathLike[str], example: np.ndarray) -> LoadedModel:
+    """An .onnx file, or a factory returning an nn.Module (loaded with `example`, one input
+    with its batch dimension, as the input shape)."""
+    text = os.fspath(spec)
+    if text.lower().endswith(".onnx"):
+        from verify.onnx_load import load_onnx
+
+        if not Path(text).is_file():
+            raise GauntletError(f"model {text}: no such file")
+        return load_onnx(text)
+    factory = _factory(text)
+    try:
+        module = factory()
+    except Exception as err:
+        raise GauntletError(f"model {text!r}: the factory raised {type(err).__name__}: {err}") from err
+    if not _torch_module(module):
+        raise GauntletError(f"model {text!r}: the factory returned {type(module).__name__}, not a torch.nn.Module")
+    from verify.torch_load import load_torch
+
+    return load_torch(module, example, description=text)
+
+
+@dataclass(frozen=True)
+class _Rebuild:
+    """Picklable recipe that loads the same model again in a pool worker."""
+
+    spec: str
+    example: np.ndarray
+
+    def __call__(self) -> LoadedModel:
+        return load_model(self.spec, self.example)
+
+
+def load_samples(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """`x` (N, ...) and the optional integer labels `y` (N,) of an .npz file (or a bare .npy
+    of x), read without pickle."""
+    path = Path(path)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise GauntletError(f"samples {path}: no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise GauntletError(f"samples {path}: not a NumPy .npz/.npy file without objects ({err})") from None
+    if isinstance(loaded, np.ndarray):
+        x, y = loaded, None
+    else:
+        with loaded:
+            if "x" not in loaded.files:
+                raise GauntletError(f"samples {path}: needs an array named 'x' (found {', '.join(loaded.files) or 'none'})")
+            try:
+                x = loaded["x"]
+                y = loaded["y"] if "y" in loaded.files else None
+            except ValueError as err:
+                raise GauntletError(f"samples {path}: {err}") from None
+    if x.dtype.kind not in "fiu" or x.ndim < 2:
+        raise GauntletError(f"samples {path}: 'x' must be a numeric array [N, ...], got {x.dtype} {x.shape}")
+    if y is not None and (y.dtype.kind not in "iu" or y.shape != (x.shape[0],)):
+        raise GauntletError(f"samples {path}: 'y' must hold one integer label per sample, got {y.dtype} {y.shape}")
+    return x.astype(np.float64), y
+
+
+def parse_domain(text: str | None) -> tuple[float, float] | None:
+    """`LO,HI` (or `LO:HI`) -> (lo, hi); None stays None."""
+    if text is None or text == "":
+        return None
+    parts = text.replace(":", ",").split(",")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise GauntletError(f"--domain {text!r}: give two numbers LO,HI (e.g. 0,1)") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise GauntletError(f"--domain {text!r}: needs finite LO < HI")
+    return lo, hi
+
+
+def parse_manipulations(specs: Sequence[str]) -> list[Family]:
+    """Manipulation specs such as `brightness:0.2:21`, `occlusion:3:1:0.0`; see parse_family."""
+    return [parse_family(spec) for spec in specs]
+
+
+# --- assert_robust ----------------------------------------------------------------------------
+
+
+def _as_model(model: Any, inputs: np.ndarray) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, str | os.PathLike):
+        if not os.fspath(model).lower().endswith(".onnx"):
+            raise GauntletError(f"assert_robust takes an nn.Module, an .onnx path or a LoadedModel, got {model!r}")
+        return load_model(model, inputs[:1])
+    if _torch_module(model):
+        from verify.torch_load import load_torch
+
+        return load_torch(model, inputs[:1])
+    raise GauntletError(f"assert_robust takes an nn.Module, an .onnx path or a LoadedModel, not {type(model).__name__}")
+
+
+def _numpy(values: Any) -> np.ndarray:
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def assert_robust(
+    model: Any,
+    inputs: Any,
+    labels: Any = None,
+    *,
+    eps: float,
+    norm: str = "linf",
+    domain: tuple[float, float] | None = None,
+    timeout: float = 10.0,
+    allow_unknown: bool = False,
+    margin: float = 0.0,
+    manipulations: Sequence[str | Family] = (),
+) -> RobustnessResult:
+    """Raises AssertionError unless every sample of `inputs` ([N, ...], a batch as the model takes
+    it) keeps its label (default: the model's own prediction) within the eps-ball. Counterexamples
+    are listed with their outputs; an undecided sample fails too unless `allow_unknown`."""
+    x = _numpy(inputs)
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise GauntletError("assert_robust needs a non-empty batch of inputs [N, ...]")
+    loaded = _as_model(model, x)
+    y = None if labels is None else np.asarray(_numpy(labels)).astype(np.int64)
+    families = [parse_family(m) if isinstance(m, str) else m for m in manipulations]
+    result = check_samples(loaded, x, y, eps, norm, domain, timeout, families, margin=margin)
+    bad = [r for r in result.records if r.status in ("counterexample", "misclassified")]
+    unknown = [r for r in result.records if r.status == "unknown"]
+    if not bad and (allow_unknown or not unknown):
+        return result
+    what = f"{norm} eps={eps:g}" + (f", margin {margin:g}" if margin else "")
+    lines = []
+    if bad:
+        lines.append(f"{len(bad)} of {len(result.records)} samples are not robust ({what}):")
+        lines += [f"  sample {r.index} (label {r.label}): {r.summary()}" for r in bad]
+    if unknown and not allow_unknown:
+        lines.append(
+            f"{len(unknown)} of {len(result.records)} samples could not be decided within {timeout:g} s each "
+            "(unknown is not a pass: raise the timeout, or pass allow_unknown=True):"
+        )
+        lines += [f"  sample {r.index} (label {r.label}): {r.summary()}" for r in unknown]
+    raise AssertionError("\n".join(lines))
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def _progress_line(record: SampleRecord, done: int, total: int) -> str:
+    width = len(str(total))
+    return f"[{done:>{width}}/{total}] sample {record.index} label {record.label}: {record.status} ({record.seconds:.2f} s) - {record.summary()}"
+
+
+def _summary_table(result: RobustnessResult) -> list[str]:
+    counts = result.counts()
+    total = len(result.records)
+    rows = [(status, counts[status]) for status in ("verified", "counterexample", "unknown", "misclassified")]
+    out = ["", f"{'status':<16}{'samples':>9}{'share':>9}"]
+    out += [f"{status:<16}{n:>9}{n / total:>9.0%}" for status, n in rows]
+    out.append(f"{'total':<16}{total:>9}{'':>9}")
+    if result.radius:
+        lowers = [r.radius.lower for r in result.records if r.radius is not None]
+        if lowers:
+            out.append(
+                f"certified radius ({result.norm}): median {float(np.median(lowers)):.4g}, "
+                f"min {min(lowers):.4g}, max {max(lowers):.4g} over {len(lowers)} samples"
+            )
+    for family in result.families:
+        outcomes = [m for r in result.records for m in r.manipulations if m.spec == family.spec]
+        broken = sum(m.status == "adversarial" for m in outcomes)
+        undecided = sum(m.status == "unknown" for m in outcomes)
+        out.append(f"{family.spec}: adversarial for {broken} of {len(outcomes)} samples, undecided for {undecided}")
+    out.append(f"time {result.seconds:.1f} s with {result.workers} worker(s)")
+    return out
+
+
+def robustness_command(
+    model: str,
+    data: str,
+    eps: float,
+    norm: str,
+    domain: str | None,
+    manipulations: list[str],
+    radius: bool,
+    out: str,
+    timeout: float,
+    quiet: bool,
+    *,
+    workers: int | None = None,
+    margin: float = 0.0,
+    stream: TextIO | None = None,
+) -> int:
+    """`gauntlet verify MODEL --data SAMPLES.npz`: checks every sample, writes report.json and
+    report.html under `out`, and returns 0 (all verified), 1 (a counterexample or a misclassified
+    sample) or 2 (only unknowns remain). `workers=None` picks 2 processes for 8 or more samples."""
+    stream = stream if stream is not None else sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=stream, flush=True)
+
+    if norm not in NORMS:
+        raise GauntletError(f"--norm {norm!r}: choose from {', '.join(NORMS)}")
+    if not (np.isfinite(eps) and eps >= 0):
+        raise GauntletError(f"--eps must be a finite number >= 0, got {eps}")
+    if not timeout > 0:
+        raise GauntletError(f"--timeout must be > 0, got {timeout}")
+    box = parse_domain(domain)
+    families = parse_manipulations(manipulations)
+    x, y = load_samples(data)
+    example = x[:1]
+    loaded = load_model(model, example)
+    if workers is None:
+        workers = 2 if x.shape[0] >= 8 and (os.cpu_count() or 1) >= 2 else 1
+    out_dir = Path(out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GauntletError(f"cannot create the output directory {out_dir}: {err.strerror}") from None
+    if not quiet:
+        say(f"model {loaded.description}: input {loaded.input_type}, output {loaded.output_type}")
+        say(
+            f"{x.shape[0]} samples from {data}; {norm} eps={eps:g}"
+            + (f" in [{box[0]:g}, {box[1]:g}]" if box else "")
+            + (f", manipulations {', '.join(f.spec for f in families)}" if families else "")
+            + (", certified radius" if radius else "")
+            + f"; {timeout:g} s per sample"
+        )
+    progress = None if quiet else (lambda r, done, total: say(_progress_line(r, done, total)))
+    result = check_samples(
+        loaded, x, y, eps, norm, box, timeout, families, radius, progress,
+        margin=margin, workers=workers, rebuild=_Rebuild(str(model), example),
+    )
+    json_path, html_path = write_reports(result, out_dir, command=" ".join(sys.argv), data=str(data))
+    if not quiet:
+        for line in _summary_table(result):
+            say(line)
+    counts = result.counts()
+    say(
+        f"{counts['verified']} verified, {counts['counterexample']} counterexample, {counts['unknown']} unknown, "
+        f"{counts['misclassified']} misclassified; report {json_path} and {html_path}"
+    )
+    return result.exit_code

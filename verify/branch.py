@@ -1,0 +1,225 @@
+"""Branch and bound for one disjunct: input splitting (low-dimensional inputs) and ReLU
+splitting (otherwise), bounding batches of sub-domains with CROWN and checking the points
+the bounds point at as counterexample candidates.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from verify.attack import Region
+from verify.bounds import LayerBounds, intermediate_bounds, spec_bounds
+from verify.network import Activation, Network
+
+# A candidate x (flattened float64) -> whether the real model confirms it.
+Confirm = Callable[[np.ndarray], bool]
+
+
+@dataclass
+class Search:
+    """The outcome of a branch and bound run: `status` is verified, counterexample (x set),
+    timeout or exhausted (a domain limit hit)."""
+
+    status: str
+    x: np.ndarray | None = None
+    margin: float = float("inf")
+    domains: int = 0
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def _ball_misses(region: Region, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Boxes that do not meet the L2 ball at all (nothing to verify there)."""
+    if region.center is None:
+        return torch.zeros(lo.shape[0], dtype=torch.bool)
+    nearest = torch.maximum(torch.minimum(region.center, hi), lo)
+    misses: torch.Tensor = (nearest - region.center).norm(dim=-1) > region.radius
+    return misses
+
+
+def _ball_lower(region: Region, coeffs: torch.Tensor, lower: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """With an L2 ball, min of the linear bound over the ball can beat the box's: keep the
+    larger (both are valid lower bounds over a superset of box & ball)."""
+    if region.center is None:
+        return lower
+    center_term = ((lo + hi) / 2).unsqueeze(1)
+    radius_term = ((hi - lo) / 2).unsqueeze(1)
+    const = lower + (coeffs.abs() * radius_term).sum(-1) - (coeffs * center_term).sum(-1)
+    ball = const + coeffs @ region.center - region.radius * coeffs.norm(dim=-1)
+    return torch.maximum(lower, ball - 1e-9 * (1 + ball.abs()))
+
+
+def _check_points(net: Network, C: torch.Tensor, d: torch.Tensor, points: torch.Tensor, region: Region, confirm: Confirm) -> np.ndarray | None:
+    """Evaluates candidate points; the first whose violation is <= 0 and that the real model
+    confirms is returned."""
+    points = region.project(points)
+    with torch.no_grad():
+        y = net.forward(points)
+        v = (y @ C.T - d).max(-1).values if C.shape[0] else torch.full((points.shape[0],), -1.0, dtype=points.dtype)
+    for i in torch.argsort(v).tolist()[:8]:
+        if float(v[i]) > 0:
+            break
+        x = points[i].numpy()
+        if confirm(x):
+            return x
+    return None
+
+
+def input_split(
+    net: Network,
+    region: Region,
+    C: torch.Tensor,
+    d: torch.Tensor,
+    deadline: float,
+    confirm: Confirm,
+    *,
+    batch: int = 2048,
+    alpha_steps: int = 0,
+    max_domains: int = 20_000_000,
+) -> Search:
+    """Bisects the input box on the dimension with the largest influence on the bound
+    (|coefficient| x width) until every piece is verified, a counterexample is confirmed,
+    or the deadline passes."""
+    stack_lo = [region.lo.unsqueeze(0)]
+    stack_hi = [region.hi.unsqueeze(0)]
+    pending = 1
+    domains = 0
+    margin = float("inf")
+    while pending:
+        if time.monotonic() > deadline:
+            return Search("timeout", margin=margin, domains=domains)
+        if domains > max_domains:
+            return Search("exhausted", margin=margin, domains=domains)
+        lo_all, hi_all = torch.cat(stack_lo), torch.cat(stack_hi)
+        take = min(batch, lo_all.shape[0])
+        lo, hi = lo_all[-take:], hi_all[-take:]
+        stack_lo, stack_hi = [lo_all[:-take]], [hi_all[:-take]]
+        domains += take
+        bounds = intermediate_bounds(net, lo, hi, method="forward")
+        result = spec_bounds(net, lo, hi, C, d, bounds, alpha_steps=alpha_steps)
+        lower = _ball_lower(region, result.input_coeffs, result.lower, lo, hi)
+        best_row = lower.argmax(-1)
+        best = lower.gather(1, best_row.unsqueeze(1)).squeeze(1)
+        done = (best > 0) | bounds.infeasible | _ball_misses(region, lo, hi)
+        if done.any():
+            margin = min(margin, float(best[done & (best > 0)].min()) if (done & (best > 0)).any() else margin)
+        open_ = ~done
+        if open_.any():
+            lo, hi = lo[open_], hi[open_]
+            coeffs = result.input_coeffs[open_].gather(1, best_row[open_].view(-1, 1, 1).expand(-1, 1, lo.shape[1])).squeeze(1)
+            corner = torch.where(coeffs >= 0, lo, hi)
+            found = _check_points(net, C, d, torch.cat([corner, (lo + hi) / 2]), region, confirm)
+            if found is not None:
+                return Search("counterexample", x=found, margin=margin, domains=domains)
+            width = hi - lo
+            dim = (coeffs.abs() * width).argmax(-1)
+            dim = torch.where((coeffs.abs() * width).amax(-1) > 0, dim, width.argmax(-1))
+            mid = ((lo + hi) / 2).gather(1, dim.unsqueeze(1)).squeeze(1)
+            rows = torch.arange(lo.shape[0])
+            left_hi, right_lo = hi.clone(), lo.clone()
+            left_hi[rows, dim] = mid
+            right_lo[rows, dim] = mid
+            stack_lo.append(torch.cat([lo, right_lo]))
+            stack_hi.append(torch.cat([left_hi, hi]))
+        pending = sum(t.shape[0] for t in stack_lo)
+    return Search("verified", margin=margin, domains=domains)
+
+
+@dataclass(order=True)
+class _Domain:
+    lower: float
+    order: int
+    splits: dict[int, torch.Tensor] = field(compare=False)
+
+
+def _relu_scores(net: Network, bounds: LayerBounds, at_activation: dict[int, torch.Tensor], row: torch.Tensor, splits: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+    """BaBSR-style score of each unstable, unsplit ReLU: how much its triangle relaxation's
+    intercept costs the bound of the chosen row (zero where splitting cannot help)."""
+    scores: dict[int, torch.Tensor] = {}
+    for node, L in at_activation.items():
+        layer = net.layers[node - 1]
+        assert isinstance(layer, Activation)
+        pre = layer.parent
+        l, u = bounds.lower[pre], bounds.upper[pre]
+        if node in splits:
+            l = torch.where(splits[node] > 0, l.clamp(min=0), l)
+            u = torch.where(splits[node] < 0, u.clamp(max=0), u)
+        unstable = (l < 0) & (u > 0)
+        if node in splits:
+            unstable &= splits[node] == 0
+        coeff = L.gather(1, row.view(-1, 1, 1).expand(-1, 1, L.shape[2])).squeeze(1)
+        intercept = torch.where(unstable, -l * u / torch.where(unstable, u - l, torch.ones_like(l)), torch.zeros_like(l))
+        scores[node] = torch.where(unstable, coeff.abs() * intercept + 1e-12 * (u - l), torch.full_like(l, -1.0))
+    return scores
+
+
+def relu_split(
+    net: Network,
+    region: Region,
+    C: torch.Tensor,
+    d: torch.Tensor,
+    deadline: float,
+    confirm: Confirm,
+    *,
+    batch: int = 32,
+    alpha_steps: int = 10,
+    max_domains: int = 200_000,
+) -> Search:
+    """Splits unstable ReLUs (input >= 0 / <= 0) in best-first order of the bound, with the
+    split ReLUs' input bounds clamped so every later layer's bounds tighten."""
+    relu_nodes = [n for n in net.activation_nodes() if net.layers[n - 1].kind in ("relu", "leaky_relu")]  # type: ignore[union-attr]
+    if len(relu_nodes) != len(net.activation_nodes()):
+        return Search("exhausted", stats={"reason_sigmoid": 1.0})
+    counter = itertools.count()
+    root = {n: torch.zeros(net.layers[n - 1].size, dtype=torch.int8) for n in relu_nodes}
+    heap: list[_Domain] = [_Domain(-float("inf"), next(counter), root)]
+    domains = 0
+    margin = float("inf")
+    while heap:
+        if time.monotonic() > deadline:
+            return Search("timeout", margin=margin, domains=domains)
+        if domains > max_domains:
+            return Search("exhausted", margin=margin, domains=domains)
+        picked = [heapq.heappop(heap) for _ in range(min(batch, len(heap)))]
+        domains += len(picked)
+        D = len(picked)
+        splits = {n: torch.stack([p.splits[n] for p in picked]) for n in relu_nodes}
+        lo, hi = region.lo.expand(D, -1), region.hi.expand(D, -1)
+        bounds = intermediate_bounds(net, lo, hi, splits)
+        result = spec_bounds(net, lo, hi, C, d, bounds, alpha_steps=alpha_steps, record=True)
+        lower = _ball_lower(region, result.input_coeffs, result.lower, lo, hi)
+        best_row = lower.argmax(-1)
+        best = lower.gather(1, best_row.unsqueeze(1)).squeeze(1)
+        best = torch.where(bounds.infeasible, torch.full_like(best, float("inf")), best)
+        coeffs = result.input_coeffs.gather(1, best_row.view(-1, 1, 1).expand(-1, 1, lo.shape[1])).squeeze(1)
+        corner = torch.where(coeffs >= 0, lo, hi)
+        open_rows = [i for i in range(D) if not float(best[i]) > 0]
+        verified_rows = [i for i in range(D) if float(best[i]) > 0 and not bool(bounds.infeasible[i])]
+        if verified_rows:
+            margin = min(margin, float(best[verified_rows].min()))
+        if open_rows:
+            found = _check_points(net, C, d, corner[open_rows], region, confirm)
+            if found is not None:
+                return Search("counterexample", x=found, margin=margin, domains=domains)
+        scores = _relu_scores(net, bounds, result.at_activation, best_row, splits)
+        for i in open_rows:
+            node, unit, value = -1, -1, -1.0
+            for n, s in scores.items():
+                j = int(s[i].argmax())
+                if float(s[i, j]) > value:
+                    node, unit, value = n, j, float(s[i, j])
+            if node < 0:
+                # Every ReLU is fixed, so the bound is exact for this linear piece up to its
+                # input box: nothing left to split.
+                return Search("exhausted", margin=margin, domains=domains, stats={"stuck_bound": float(best[i])})
+            for phase in (1, -1):
+                child = {n: t.clone() for n, t in picked[i].splits.items()}
+                child[node][unit] = phase
+                heapq.heappush(heap, _Domain(float(best[i]), next(counter), child))
+    return Search("verified", margin=margin, domains=domains)
