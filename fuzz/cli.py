@@ -385,10 +385,53 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox_options(p)
     p.set_defaults(func=cmd_promote)
 
+    p = sub.add_parser("verify", help="prove or refute robustness of a model: a VNN-LIB property (--onnx/--vnnlib), or "
+                       "balls and manipulations around samples (MODEL --data)")
+    p.add_argument("model", nargs="?", help="an .onnx file, or file.py:factory / package.module:factory returning an "
+                   "nn.Module (with --data)")
+    p.add_argument("--onnx", help="the network of a VNN-COMP instance")
+    p.add_argument("--vnnlib", help="the VNN-LIB property (unsafe set) to decide; prints unsat, sat, timeout or unknown")
+    p.add_argument("--cex", help="with --vnnlib: write a counterexample here in the VNN-COMP format")
+    p.add_argument("--timeout", type=parse_duration, default=None,
+                   help="seconds for the instance (--vnnlib, default 300) or per sample (--data, default 60)")
+    p.add_argument("--verbose", action="store_true", help="with --vnnlib: log the pipeline's steps on stderr")
+    p.add_argument("--data", help="SAMPLES.npz with x (and optionally y labels) to check one by one")
+    p.add_argument("--eps", type=float, default=None, help="radius of the ball around each sample")
+    p.add_argument("--norm", choices=("linf", "l2"), default="linf", help="ball norm (default linf)")
+    p.add_argument("--domain", default=None, help="input domain LO:HI the ball is clipped to (e.g. 0:1)")
+    p.add_argument("--manipulation", action="append", default=[],
+                   help="a manipulation family searched exhaustively, e.g. brightness:0.2:21 (repeatable)")
+    p.add_argument("--radius", action="store_true", help="also certify the largest radius per sample (bisection)")
+    p.add_argument("--out", default="verify-report", help="report directory for --data (default verify-report)")
+    p.add_argument("--quiet", action="store_true", help="no per-sample progress lines")
+    p.set_defaults(func=cmd_verify)
+
     p = sub.add_parser("backends", help="list the known backends (built-in and entry points) and their availability")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_backends)
     return parser
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.vnnlib:
+        onnx = args.onnx or args.model
+        if not onnx:
+            raise GauntletError("--vnnlib needs the network: --onnx NET.onnx")
+        from verify.command import vnnlib_command
+
+        return vnnlib_command(onnx, args.vnnlib, args.timeout or 300.0, args.cex, args.verbose)
+    if not args.data:
+        raise GauntletError("give either --onnx NET --vnnlib PROP, or MODEL --data SAMPLES.npz --eps E")
+    if not args.model:
+        raise GauntletError("--data needs a MODEL (an .onnx file or file.py:factory)")
+    if args.eps is None:
+        raise GauntletError("--data needs --eps")
+    from verify.api import robustness_command
+
+    return robustness_command(
+        args.model, args.data, args.eps, args.norm, args.domain, args.manipulation, args.radius, args.out,
+        args.timeout or 60.0, args.quiet,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -194,8 +194,8 @@ def intermediate_bounds(
     interval bounds) or by forward linear bounds (`forward`: cheap when the input has few
     dimensions), and the activations' relaxations. `splits[node]` ([D, size] in {-1, 0, 1})
     forces an activation's input <= 0 (-1) or >= 0 (+1) in each box."""
-    if method == "forward":
-        return _forward_bounds(net, lo, hi, splits)
+    if method in ("forward", "hybrid"):
+        return _forward_bounds(net, lo, hi, splits, refine=method == "hybrid")
     lower: dict[int, torch.Tensor] = {0: lo}
     upper: dict[int, torch.Tensor] = {0: hi}
     relaxations: dict[int, Relaxation] = {}
@@ -296,9 +296,38 @@ def _concretize(A: torch.Tensor, b: torch.Tensor, center: torch.Tensor, radius: 
     return mid + sign * (spread + REL_MARGIN * scale + ABS_MARGIN)
 
 
-def _forward_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor, splits: Mapping[int, torch.Tensor] | None) -> LayerBounds:
+def _refine_unstable(
+    net: Network, pre: int, l: torch.Tensor, u: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, relaxations: Mapping[int, Relaxation]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CROWN bounds for just the (box, neuron) pairs still unstable: each pair is one row
+    of a ragged batch, so the cost follows the number of unstable neurons, not D x size."""
+    dom, unit = ((l < 0) & (u > 0)).nonzero(as_tuple=True)
+    if dom.numel() == 0:
+        return l, u
+    R = dom.numel()
+    size = l.shape[1]
+    lam = torch.zeros((2 * R, 1, size), dtype=l.dtype)
+    rows = torch.arange(R)
+    lam[rows, 0, unit] = 1.0
+    lam[rows + R, 0, unit] = -1.0
+    both = torch.cat([dom, dom])
+    sub = {
+        n: Relaxation(r.lower_slope[both], r.lower_bias[both], r.upper_slope[both], r.upper_bias[both])
+        for n, r in relaxations.items()
+    }
+    result = backsubstitute(net, pre, lam, torch.zeros((2 * R, 1), dtype=l.dtype), lo[both], hi[both], sub).lower[:, 0]
+    l, u = l.clone(), u.clone()
+    l[dom, unit] = torch.maximum(l[dom, unit], result[:R])
+    u[dom, unit] = torch.minimum(u[dom, unit], -result[R:])
+    return l, u
+
+
+def _forward_bounds(
+    net: Network, lo: torch.Tensor, hi: torch.Tensor, splits: Mapping[int, torch.Tensor] | None, refine: bool = False
+) -> LayerBounds:
     """Every node bounded by linear functions of the input, pushed forward layer by layer
-    (relaxation slopes are all >= 0, so lower functions map to lower functions)."""
+    (relaxation slopes are all >= 0, so lower functions map to lower functions). With
+    `refine`, neurons these bounds leave unstable get CROWN bounds as well."""
     D, n0 = lo.shape
     center, radius = ((lo + hi) / 2).unsqueeze(-1), ((hi - lo) / 2).unsqueeze(-1)
     eye = torch.eye(n0, dtype=lo.dtype).expand(D, -1, -1)
@@ -330,6 +359,8 @@ def _forward_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor, splits: Ma
             if l_iv is not None and u_iv is not None:
                 l_iv, u_iv = widen(l_iv, u_iv)
                 l, u = torch.maximum(l, l_iv), torch.minimum(u, u_iv)
+            if refine:
+                l, u = _refine_unstable(net, pre, l, u, lo, hi, relaxations)
             lower[pre], upper[pre] = l, u
         l, u = lower[pre], upper[pre]
         if splits is not None and node in splits:

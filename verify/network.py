@@ -28,12 +28,16 @@ AFFINE_IN_FIRST = frozenset({
     "avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool2d", "sum", "mean",
 })
 ACTIVATIONS = frozenset({"relu", "leaky_relu", "sigmoid", "tanh"})
+# Rewritten exactly into ReLUs: clamp(x, a, b) = a + relu(x - a) - relu(x - b), and a max over a
+# pooling window as a tree of max(p, q) = p + relu(q - p).
+CLAMPS = {"relu6": (0.0, 6.0), "hardtanh": ("min_val", "max_val"), "clip": ("min", "max")}
+MAX_POOLS = frozenset({"max_pool1d", "max_pool2d", "max_pool3d"})
 # A monotone map on the last layer: the verifier works on the logits before it. Differences
 # of log-softmax outputs equal differences of logits; softmax only keeps their order.
 OUTPUT_SQUASHES = frozenset({"softmax", "log_softmax"})
 # Dense matrices bigger than this (float64 entries) are refused rather than swapping.
 MAX_MATRIX_ENTRIES = 40_000_000
-SUPPORTED = sorted(AFFINE_IN_ANY | AFFINE_IN_ONE | AFFINE_IN_FIRST | ACTIVATIONS | OUTPUT_SQUASHES)
+SUPPORTED = sorted(AFFINE_IN_ANY | AFFINE_IN_ONE | AFFINE_IN_FIRST | ACTIVATIONS | OUTPUT_SQUASHES | MAX_POOLS | set(CLAMPS))
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,6 +132,20 @@ class _Expr:
 
     terms: Mapping[int, torch.Tensor]
     bias: torch.Tensor
+
+
+def _combine(a: _Expr, b: _Expr, sign: float = 1.0) -> _Expr:
+    """a + sign * b, term by term."""
+    terms = dict(a.terms)
+    for anchor, t in b.terms.items():
+        terms[anchor] = terms[anchor] + sign * t if anchor in terms else sign * t
+    return _Expr(terms, a.bias + sign * b.bias)
+
+
+def _pick(expr: _Expr, index: torch.Tensor, shape: tuple[int, ...]) -> _Expr:
+    """The flattened entries `index` of expr, reshaped to `shape` (a linear selection)."""
+    terms = {a: t.reshape(t.shape[0], -1)[:, index].reshape((t.shape[0], *shape)) for a, t in expr.terms.items()}
+    return _Expr(terms, expr.bias.reshape(-1)[index].reshape(shape))
 
 
 def _constant(value: Any) -> torch.Tensor:
@@ -234,6 +252,47 @@ class _Builder:
         except Exception:  # noqa: BLE001 - some lowerings are not vmap-able; a loop is exact too
             return torch.stack([one(*(s[j] for s in stacked)) for j in range(n)])
 
+    def relu_of(self, expr: _Expr, shape: tuple[int, ...]) -> _Expr:
+        """relu(expr) as a new Affine + Activation pair; returns the activation as an anchor."""
+        pre = self.affine_node(expr)
+        size = self.layers[pre - 1].size
+        self.layers.append(Activation(pre, "relu", 0.0, size))
+        node_id = len(self.layers)
+        self.anchor_sizes[node_id] = size
+        return self.identity(node_id, shape)
+
+    def clamp(self, x: _Expr, low: float, high: float, shape: tuple[int, ...]) -> _Expr:
+        shift_low = _Expr(x.terms, x.bias - low)
+        shift_high = _Expr(x.terms, x.bias - high)
+        above_low = self.relu_of(shift_low, shape)
+        above_high = self.relu_of(shift_high, shape)
+        out = _combine(above_low, above_high, -1.0)
+        return _Expr(out.terms, out.bias + low)
+
+    def max_pool(self, op: str, x: _Expr, attrs: Mapping[str, Any], out_shape: tuple[int, ...]) -> _Expr:
+        """Each window's members found by pooling one-hot inputs, then a tree of pairwise maxima."""
+        in_shape = tuple(x.bias.shape)
+        n = int(x.bias.numel())
+        self.check_size(n * int(np.prod(out_shape)), op)
+        probes = torch.full((n, n), -1.0, dtype=torch.float64)
+        probes.fill_diagonal_(1.0)
+        pooled = self.map_columns(op, [x], [probes.reshape((n, *in_shape))], attrs).reshape(n, -1)
+        members = [torch.nonzero(pooled[:, o] > 0).squeeze(1) for o in range(pooled.shape[1])]
+        width = max(len(m) for m in members)
+        if min(len(m) for m in members) == 0:
+            raise ModelError(f"{op}: a pooling window covers only padding")
+        # Windows with fewer members repeat one: max(p, p) = p exactly.
+        slots = torch.stack([torch.cat([m, m[:1].expand(width - len(m))]) for m in members], dim=1)
+        candidates = [_pick(x, slots[j], out_shape) for j in range(width)]
+        while len(candidates) > 1:
+            merged = []
+            for a, b in zip(candidates[0::2], candidates[1::2]):
+                merged.append(_combine(a, self.relu_of(_combine(b, a, -1.0), out_shape)))
+            if len(candidates) % 2:
+                merged.append(candidates[-1])
+            candidates = merged
+        return candidates[0]
+
     def build(self) -> Network:
         graph = self.graph
         if len(graph.input_indices) != 1 or len(graph.outputs) != 1:
@@ -268,6 +327,15 @@ class _Builder:
                 node_id = len(self.layers)
                 self.anchor_sizes[node_id] = size
                 values[NodeRef(index, 0)] = self.identity(node_id, node.outputs[0].shape)
+            elif node.op in CLAMPS:
+                low_key, high_key = CLAMPS[node.op]
+                low = float(attrs[low_key]) if isinstance(low_key, str) else low_key  # type: ignore[arg-type]
+                high = float(attrs[high_key]) if isinstance(high_key, str) else high_key  # type: ignore[arg-type]
+                values[NodeRef(index, 0)] = self.clamp(operands[0], low, high, node.outputs[0].shape)  # type: ignore[arg-type]
+            elif node.op in MAX_POOLS:
+                if not isinstance(operands[0], _Expr) or len(node.outputs) != 1:
+                    raise ModelError(f"node {index} ({node.op}): only the pooled values are supported")
+                values[NodeRef(index, 0)] = self.max_pool(node.op, operands[0], attrs, node.outputs[0].shape)
             elif node.op in OUTPUT_SQUASHES and is_output:
                 squash = node.op
                 values[NodeRef(index, 0)] = operands[0]

@@ -448,8 +448,8 @@ def check_samples(
         raise RobustnessError(f"the domain [{domain[0]}, {domain[1]}] is empty")
     if eps is None and not manipulations:
         raise RobustnessError("nothing to check: give eps, manipulations, or both")
-    if radius and eps is None:
-        raise RobustnessError("the certified radius needs an eps to start from")
+    if radius and not (eps is not None and eps > 0):
+        raise RobustnessError("the certified radius needs an eps > 0 to start from")
     samples = _as_samples(model, xs)
     label_list = _labels(labels, len(samples))
     settings = _Settings(

@@ -107,7 +107,8 @@ class Planted(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = torch.flatten(x, 1)
-        return self.base(flat) + self.head(torch.relu(self.trigger(flat)))
+        out: torch.Tensor = self.base(flat) + self.head(torch.relu(self.trigger(flat)))
+        return out
 
 
 def _planted_case() -> tuple[np.ndarray, int, int]:
@@ -176,7 +177,7 @@ def test_brightness_matches_brute_force() -> None:
         outcomes.add(result.status)
         if bad:
             assert result.status == "adversarial"
-            assert result.manipulation == {"b": pytest.approx(shifts[bad[0]])}
+            assert result.manipulation == {"b": pytest.approx(shifts[bad[0]])} and result.example is not None
             np.testing.assert_allclose(result.example.ravel(), images[bad[0]], atol=1e-7)
         else:
             assert result.status == "robust" and result.checked == result.count == 25
@@ -263,6 +264,7 @@ def test_small_grids_are_enumerated_like_brute_force() -> None:
         if bad:
             hits += 1
             assert result.status == "adversarial" and result.manipulation == {"point": bad[0] + 1}
+            assert result.example is not None
             np.testing.assert_allclose(result.example.ravel(), points[bad[0]], atol=1e-6)
         else:
             assert result.status == "robust" and result.checked == len(points)

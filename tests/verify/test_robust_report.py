@@ -235,12 +235,17 @@ def test_command_exit_codes_with_an_onnx_model(files: dict[str, Path]) -> None:
     model = files["dir"] / "digits.onnx"
     _onnx_mlp(model)
     out = io.StringIO()
-    args: tuple[Any, ...] = (str(model), str(files["robust"]), 0.003, "linf", "0,1", [], False)
-    assert robustness_command(*args, str(files["dir"] / "a"), 5.0, True, stream=out) == 0
+
+    def run(data: Path, eps: float, timeout: float, name: str, stream: io.StringIO) -> int:
+        return robustness_command(
+            str(model), str(data), eps, "linf", "0,1", [], False, str(files["dir"] / name), timeout, True, stream=stream
+        )
+
+    assert run(files["robust"], 0.003, 5.0, "a", out) == 0
     assert out.getvalue().count("\n") == 1 and out.getvalue().startswith("3 verified")  # quiet: one line
     # No time at all: the attack finds nothing on robust samples and nothing is proved.
-    assert robustness_command(*args, str(files["dir"] / "b"), 1e-6, True, stream=io.StringIO()) == 2
-    assert robustness_command(str(model), str(files["samples"]), 0.2, "linf", "0,1", [], False, str(files["dir"] / "c"), 5.0, True, stream=io.StringIO()) == 1
+    assert run(files["robust"], 0.003, 1e-6, "b", io.StringIO()) == 2
+    assert run(files["samples"], 0.2, 5.0, "c", io.StringIO()) == 1
 
 
 def test_command_input_errors(files: dict[str, Path], tmp_path: Path) -> None:

@@ -161,6 +161,7 @@ def test_l2_ball_carries_the_ball_and_its_bounding_box() -> None:
     (disjunct,) = prop.disjuncts
     np.testing.assert_allclose(disjunct.lower, [0.0, 0.6])
     np.testing.assert_allclose(disjunct.upper, [0.5, 1.0])
+    assert disjunct.l2_center is not None
     np.testing.assert_allclose(disjunct.l2_center, x0)
     assert disjunct.l2_radius == 0.3 and disjunct.d[0] == 0.25
     assert not disjunct.inside(np.array([0.45, 0.65]))  # in the box, outside the ball
@@ -213,8 +214,8 @@ def test_misclassified_samples_are_reported_not_verified() -> None:
 
 def test_check_samples_on_the_cnn_with_an_l2_ball() -> None:
     model = cnn_model()
-    x, y = held_out(4)
-    result = check_samples(model, x.reshape(-1, 1, 8, 8), y, 0.3, "l2", DOMAIN, 5.0)
+    x, y = held_out(3)
+    result = check_samples(model, x.reshape(-1, 1, 8, 8), y, 0.3, "l2", DOMAIN, 2.0)
     for record, x0 in zip(result.records, x):
         if isinstance(record.verdict, Counterexample):
             v = record.verdict
@@ -222,7 +223,7 @@ def test_check_samples_on_the_cnn_with_an_l2_ball() -> None:
             assert np.linalg.norm(v.x.ravel() - x0) <= 0.3 + 1e-5
             prop = l2_ball(x0, 0.3, record.label, DOMAIN, 10)
             assert prop.violated_by(v.x, model.run_real(v.x))
-    assert sum(result.counts().values()) == 4
+    assert sum(result.counts().values()) == 3
 
 
 def test_input_errors() -> None:
@@ -253,7 +254,7 @@ def _ball_point(rng: np.random.Generator, x0: np.ndarray, eps: float, norm: str)
     return np.clip(point, *DOMAIN)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     index=st.integers(0, 199),
     eps=st.floats(0.002, 0.15),
@@ -285,7 +286,8 @@ def test_certified_radius_brackets_the_nearest_counterexample() -> None:
     model = mlp_model()
     net = linearize(model)
     x, y = held_out(3)
-    result = check_samples(model, x, y, 0.02, "linf", DOMAIN, 2.0, radius=True, radius_steps=5)
+    x, y = x[1:], y[1:]
+    result = check_samples(model, x, y, 0.02, "linf", DOMAIN, 1.5, radius=True, radius_steps=5)
     checked = 0
     for record, x0 in zip(result.records, x):
         if record.status == "misclassified":
@@ -307,12 +309,12 @@ def test_certified_radius_brackets_the_nearest_counterexample() -> None:
                 assert real_class(model, _ball_point(rng, x0.astype(np.float64), r.lower, "linf")) == record.label
         checked += 1
         assert "radius in [" in record.summary()
-    assert checked >= 2
+    assert checked == 2
 
 
 def test_process_pool_matches_sequential() -> None:
     model = mlp_model()
-    x, y = held_out(6)
+    x, y = held_out(4)
     # The recipe holds the live module, whose parameters the loaded model's weights alias.
     rebuild = functools.partial(load_torch, trained_mlp(), digits()[0][:1], "digits mlp")
     before = {i: w.copy() for i, w in model.weights.items()}
@@ -321,7 +323,7 @@ def test_process_pool_matches_sequential() -> None:
     for i, w in model.weights.items():  # sending the recipe to the workers left them intact
         np.testing.assert_array_equal(w, before[i])
     assert pooled.workers == 2 and sequential.workers == 1
-    assert [r.index for r in pooled.records] == list(range(6))
+    assert [r.index for r in pooled.records] == list(range(4))
     assert [r.status for r in pooled.records] == [r.status for r in sequential.records]
 
 
