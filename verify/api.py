@@ -236,7 +236,7 @@ def _summary_table(result: RobustnessResult) -> list[str]:
     counts = result.counts()
     total = len(result.records)
     rows = [(status, counts[status]) for status in ("verified", "counterexample", "unknown", "misclassified")]
-    out = ["", f"{'status':<16}{'samples':>9}{'share':>9}"]
+    out = [f"{'status':<16}{'samples':>9}{'share':>9}"]
     out += [f"{status:<16}{n:>9}{n / total:>9.0%}" for status, n in rows]
     out.append(f"{'total':<16}{total:>9}{'':>9}")
     if result.radius:
@@ -326,8 +326,9 @@ def robustness_command(
     )
     json_path, html_path = write_reports(result, out_dir, command=" ".join(sys.argv), data=str(data))
     if not quiet:
-        for line in _summary_table(result):
-            say(line)
+        say("")
+    for line in _summary_table(result):
+        say(line)
     counts = result.counts()
     say(
         f"{counts['verified']} verified, {counts['counterexample']} counterexample, {counts['unknown']} unknown, "

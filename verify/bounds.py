@@ -169,6 +169,18 @@ class LayerBounds:
     relaxations: dict[int, Relaxation]
     infeasible: torch.Tensor
 
+    def select(self, keep: torch.Tensor) -> LayerBounds:
+        """The bounds of the boxes where `keep` ([D] bool) is set."""
+        return LayerBounds(
+            {n: t[keep] for n, t in self.lower.items()},
+            {n: t[keep] for n, t in self.upper.items()},
+            {
+                n: Relaxation(r.lower_slope[keep], r.lower_bias[keep], r.upper_slope[keep], r.upper_bias[keep])
+                for n, r in self.relaxations.items()
+            },
+            self.infeasible[keep],
+        )
+
 
 def _interval(net: Network, node: int, lower: Mapping[int, torch.Tensor], upper: Mapping[int, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     layer = net.layers[node - 1]
@@ -189,13 +201,16 @@ def intermediate_bounds(
     hi: torch.Tensor,
     splits: Mapping[int, torch.Tensor] | None = None,
     method: str = "crown",
+    prior: Mapping[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> LayerBounds:
     """Bounds of each activation's input by back-substitution (`crown`, intersected with
     interval bounds) or by forward linear bounds (`forward`: cheap when the input has few
     dimensions), and the activations' relaxations. `splits[node]` ([D, size] in {-1, 0, 1})
-    forces an activation's input <= 0 (-1) or >= 0 (+1) in each box."""
+    forces an activation's input <= 0 (-1) or >= 0 (+1) in each box. `prior[pre]` holds
+    bounds already known for these boxes (e.g. a parent box's): results are intersected
+    with them, and neurons they prove stable are not bounded again."""
     if method in ("forward", "hybrid"):
-        return _forward_bounds(net, lo, hi, splits, refine=method == "hybrid")
+        return _forward_bounds(net, lo, hi, splits, refine=method == "hybrid", prior=prior)
     lower: dict[int, torch.Tensor] = {0: lo}
     upper: dict[int, torch.Tensor] = {0: hi}
     relaxations: dict[int, Relaxation] = {}
@@ -206,6 +221,8 @@ def intermediate_bounds(
         pre = layer.parent
         if pre not in lower:
             l, u = _interval(net, pre, lower, upper)
+            if prior is not None and pre in prior:
+                l, u = torch.maximum(l, prior[pre][0]), torch.minimum(u, prior[pre][1])
             if method == "crown":
                 size = layer.size
                 unsure = (l < 0) & (u > 0)
@@ -323,7 +340,12 @@ def _refine_unstable(
 
 
 def _forward_bounds(
-    net: Network, lo: torch.Tensor, hi: torch.Tensor, splits: Mapping[int, torch.Tensor] | None, refine: bool = False
+    net: Network,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    splits: Mapping[int, torch.Tensor] | None,
+    refine: bool = False,
+    prior: Mapping[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> LayerBounds:
     """Every node bounded by linear functions of the input, pushed forward layer by layer
     (relaxation slopes are all >= 0, so lower functions map to lower functions). With
@@ -359,6 +381,8 @@ def _forward_bounds(
             if l_iv is not None and u_iv is not None:
                 l_iv, u_iv = widen(l_iv, u_iv)
                 l, u = torch.maximum(l, l_iv), torch.minimum(u, u_iv)
+            if prior is not None and pre in prior:
+                l, u = torch.maximum(l, prior[pre][0]), torch.minimum(u, prior[pre][1])
             if refine:
                 l, u = _refine_unstable(net, pre, l, u, lo, hi, relaxations)
             lower[pre], upper[pre] = l, u

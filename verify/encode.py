@@ -29,9 +29,13 @@ import numpy as np
 
 from verify.network import Activation, Affine, Network
 
-# The exact ReLU case split as an `ite` term or as an `or` of the two phases: equivalent, and
-# within noise of each other in our measurements; `ite` is the default.
-SPLIT_FORMS = ("ite", "or")
+# The exact ReLU case split as an `or` of the two phases or as an `ite` term: equivalent; `or`
+# solved 84 ACAS Xu / random residuals in 282 s (15 timeouts) against 326 s (23) for `ite`.
+SPLIT_FORMS = ("or", "ite")
+# The triangle (convex hull) is redundant next to the exact split; it is taken over [l, u]
+# rounded outward to this many significant bits (so it stays valid): exact ends give it
+# 100-160-bit rationals, and the rounded one solved the same set about 20% faster.
+TRIANGLE_BITS = 16
 PIECEWISE_LINEAR = frozenset({"relu", "leaky_relu"})
 
 
@@ -65,10 +69,8 @@ def _num(value: int | Fraction | float) -> str:
     return f"(- {text})" if n < 0 else text
 
 
-TRIANGLE_BITS: int | None = 0
-
-
 def _round_out(v: float, bits: int, up: bool) -> float:
+    """v rounded up (or down) to `bits` significant bits, exactly."""
     m, e = math.frexp(v)
     scaled = m * 2.0**bits
     return math.ldexp(math.ceil(scaled) if up else math.floor(scaled), e - bits)
@@ -183,8 +185,12 @@ class Encoding:
             point[:] = [int(values[a] * q) for a in lin.cols]
             numer = lin.A[item.rows] @ point + lin.b[item.rows] * q  # = value * q * 2**E
             scale = q * _pow2(lin.E)
-            for j, n, lo_j, hi_j in zip(item.rows.tolist(), numer.tolist(), item.lower.tolist(), item.upper.tolist()):
-                if (np.isfinite(lo_j) and n < Fraction(lo_j) * scale) or (np.isfinite(hi_j) and n > Fraction(hi_j) * scale):
+            for j, n, lo_j, hi_j in zip(
+                item.rows.tolist(), numer.tolist(), item.lower.tolist(), item.upper.tolist()
+            ):
+                if (np.isfinite(lo_j) and n < Fraction(lo_j) * scale) or (
+                    np.isfinite(hi_j) and n > Fraction(hi_j) * scale
+                ):
                     added.extend(_bound_lines(self._row_text(lin, j), lin.E, lo_j, hi_j))
         return added
 
@@ -244,9 +250,7 @@ class _Encoder:
         for p, w in zip(layer.parents, layer.weights):
             W, e_w = _dyadic(w.detach().cpu().numpy())
             parts.append((self.lins[p].cols, *self.lins[p].times(W, e_w)))
-        cols: list[int] = []
-        for part_cols, *_ in parts:
-            cols.extend(c for c in part_cols if c not in cols)
+        cols = list(dict.fromkeys(c for part in parts for c in part[0]))
         position = {c: i for i, c in enumerate(cols)}
         e = max([e_b, *(part[3] for part in parts)])
         A = np.zeros((layer.size, len(cols)), dtype=object)
@@ -274,7 +278,14 @@ class _Encoder:
             self.passed_through(node, x, s, active, inactive, lower, upper)
 
     def passed_through(
-        self, node: int, x: _Lin, s: Fraction, active: np.ndarray, inactive: np.ndarray, lower: np.ndarray, upper: np.ndarray
+        self,
+        node: int,
+        x: _Lin,
+        s: Fraction,
+        active: np.ndarray,
+        inactive: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
     ) -> None:
         """Stable rows stay composed rows; each unstable neuron becomes a new anchor."""
         assert x.A is not None
@@ -310,7 +321,14 @@ class _Encoder:
         self.lins[node] = _Lin(x.cols + tuple(new_ids), both[A.size :], e, A=both[: A.size].reshape(A.shape))
 
     def materialized(
-        self, node: int, x: _Lin, s: Fraction, active: np.ndarray, inactive: np.ndarray, lower: np.ndarray, upper: np.ndarray
+        self,
+        node: int,
+        x: _Lin,
+        s: Fraction,
+        active: np.ndarray,
+        inactive: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
     ) -> None:
         """One z3 variable per kept neuron; the output rows pick one variable each."""
         size = x.b.shape[0]
@@ -355,16 +373,15 @@ class _Encoder:
         hull, chord = (">=", "<=") if s <= 1 else ("<=", ">=")  # s <= 1: f = max(x, s x)
         self.add(f"({hull} {y} {x})")
         self.add(f"({hull} {y} {sx})")
-        if TRIANGLE_BITS is not None and np.isfinite(lower) and np.isfinite(upper) and lower < 0 < upper:
-            if TRIANGLE_BITS:
-                lower, upper = _round_out(lower, TRIANGLE_BITS, up=False), _round_out(upper, TRIANGLE_BITS, up=True)
-            L, U = Fraction(lower), Fraction(upper)
+        if np.isfinite(lower) and np.isfinite(upper) and lower < 0 < upper:
+            L = Fraction(_round_out(lower, TRIANGLE_BITS, up=False))
+            U = Fraction(_round_out(upper, TRIANGLE_BITS, up=True))
             c = (U - s * L) / (U - L)
             self.add(f"({chord} {y} (+ (* {_num(c)} {x}) {_num(s * L - c * L)}))")
-        if self.split_form == "ite":
-            self.add(f"(= {y} (ite (>= {x} 0) {x} {sx}))")
-        else:
+        if self.split_form == "or":
             self.add(f"(or (and (<= {x} 0) (= {y} {sx})) (and (>= {x} 0) (= {y} {x})))")
+        else:
+            self.add(f"(= {y} (ite (>= {x} 0) {x} {sx}))")
 
     def spec(self, C: np.ndarray, d: np.ndarray) -> None:
         Ci, e_c = _dyadic(C)
@@ -395,7 +412,7 @@ def encode(
     d: np.ndarray,
     pre_lower: Mapping[int, Any],
     pre_upper: Mapping[int, Any],
-    split_form: str = "ite",
+    split_form: str = "or",
 ) -> Encoding:
     """The sub-problem as SMT-LIB (see the module docstring). Raises NotEncodable for what
     cannot be written exactly and ValueError for inconsistent shapes. An infinite box end
@@ -410,7 +427,9 @@ def encode(
     C = np.atleast_2d(np.asarray(C, dtype=np.float64))
     d = np.asarray(d, dtype=np.float64).reshape(-1)
     if lo.shape[0] != net.input_size or hi.shape[0] != net.input_size:
-        raise ValueError(f"the box has {lo.shape[0]} / {hi.shape[0]} ends, the network {net.input_size} inputs")
+        raise ValueError(
+            f"the box has {lo.shape[0]} / {hi.shape[0]} ends, the network {net.input_size} inputs"
+        )
     if C.shape != (d.shape[0], net.output_size):
         raise ValueError(f"C has shape {C.shape}, expected ({d.shape[0]}, {net.output_size})")
     if np.isnan(lo).any() or np.isnan(hi).any() or not (np.isfinite(C).all() and np.isfinite(d).all()):
@@ -447,7 +466,7 @@ def solve_residual(
     pre_upper: dict[int, np.ndarray],
     timeout_s: float,
     seed: int = 0,
-    split_form: str = "ite",
+    split_form: str = "or",
 ) -> Residual:
     """Decides whether some x in [lo, hi] has C @ net(x) <= d (every row), exactly over the
     reals. `pre_lower` / `pre_upper` hold sound bounds of each activation's input node (they
@@ -476,7 +495,9 @@ def solve_residual(
         build += t1 - (start if rounds == 0 else t0)
         remaining_ms = int((deadline - t1) * 1000)
         if remaining_ms <= 0:
-            return Residual("unknown", reason="timeout", build_seconds=build, solve_seconds=solve, rounds=rounds)
+            return Residual(
+                "unknown", reason="timeout", build_seconds=build, solve_seconds=solve, rounds=rounds
+            )
         solver.set("timeout", remaining_ms, "random_seed", seed % (2**31))
         result = solver.check()
         solve += time.perf_counter() - t1
@@ -492,7 +513,9 @@ def solve_residual(
         if not missing:
             x = np.array([float(v) for v in values[: encoding.inputs]], dtype=np.float64)
             # Rounding to the nearest float cannot leave a box with float64 ends; clip regardless.
-            x = np.clip(x, np.asarray(lo, dtype=np.float64).reshape(-1), np.asarray(hi, dtype=np.float64).reshape(-1))
+            x = np.clip(
+                x, np.asarray(lo, dtype=np.float64).reshape(-1), np.asarray(hi, dtype=np.float64).reshape(-1)
+            )
             return Residual("sat", x=x, build_seconds=build, solve_seconds=solve, rounds=rounds)
         lines = lines + missing
         rounds += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -29,6 +29,7 @@ __all__ = [
     "RobustnessError",
     "RobustnessResult",
     "SampleRecord",
+    "ball",
     "check_samples",
     "distance",
     "l2_ball",
@@ -221,12 +222,13 @@ class RobustnessResult:
 
     @property
     def exit_code(self) -> int:
-        """0: every sample verified; 1: some counterexample; 2: only unknowns remain. A
+        """0: every sample verified; 1: some counterexample; 3: only unknowns remain (2 is
+        the command line's code for a usage error). A
         misclassified sample is not verified: it counts as a counterexample (the sample itself)."""
         counts = self.counts()
         if counts["counterexample"] or counts["misclassified"]:
             return 1
-        return 2 if counts["unknown"] else 0
+        return 3 if counts["unknown"] else 0
 
 
 # --- checking one sample ----------------------------------------------------------------------
@@ -266,7 +268,8 @@ def _check_one(model: LoadedModel, net: Network | None, s: _Settings, index: int
         verdict = _recheck(model, prop, verdict)
     radius = None
     if s.radius and s.eps is not None and verdict is not None:
-        radius = certified_radius(model, net, s, x, label, n_out, s.eps, verdict, seed=index)
+        radius = _certified_radius(model, net, s, x, label, n_out, s.eps, verdict, seed=index)
+
     def verify_box(e: float) -> Verdict:
         prop = linf_ball(x, e, label, s.domain, n_out, margin=s.margin)
         return _recheck(model, prop, verify_property(model, prop, s.timeout, net=net, seed=index))
@@ -300,7 +303,7 @@ def _recheck(model: LoadedModel, prop: Property, verdict: Verdict) -> Verdict:
     return verdict
 
 
-def certified_radius(
+def _certified_radius(
     model: LoadedModel,
     net: Network | None,
     s: _Settings,
@@ -536,13 +539,3 @@ def _labels(labels: Sequence[int] | np.ndarray | None, n: int) -> list[int | Non
     if array.dtype.kind not in "iu" and not (array.dtype.kind == "f" and np.all(array == np.round(array))):
         raise RobustnessError("labels must be integer class indices")
     return [int(v) for v in array]
-
-
-def iter_counterexamples(result: RobustnessResult) -> Iterator[tuple[SampleRecord, np.ndarray, np.ndarray]]:
-    """(record, x, real output) for every counterexample in the result, ball and manipulations."""
-    for r in result.records:
-        if isinstance(r.verdict, Counterexample):
-            yield r, r.verdict.x, r.verdict.y
-        for m in r.manipulations:
-            if m.example is not None and m.outputs is not None:
-                yield r, m.example, m.outputs

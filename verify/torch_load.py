@@ -366,7 +366,9 @@ class _Converter:
         cached = self._cached.get(id(t))
         if cached is not None:
             return cached[1]
-        array = to_numpy(t.detach().to(device="cpu", dtype=self.tdtype))
+        # A copy: the verified graph must not change when the module is trained further or
+        # its storage moves (multiprocessing moves tensors into shared memory).
+        array = to_numpy(t.detach().to(device="cpu", dtype=self.tdtype)).copy()
         ref = InputRef(len(self.placeholders))
         self.placeholders.append(Placeholder(TensorType(tuple(array.shape), self.dtype), "weight"))
         self.weights[ref.index] = array

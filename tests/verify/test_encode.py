@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verify.bounds import intermediate_bounds
+from verify.bounds import intermediate_bounds, spec_bounds
 from verify.encode import Residual, encode, solve_residual
 from verify.network import Activation, Affine, Network
 
@@ -49,7 +49,9 @@ def _net(
     return Network((sizes[0],), (sizes[-1],), tuple(layers))
 
 
-def _bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+def _bounds(
+    net: Network, lo: np.ndarray, hi: np.ndarray
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Pre-activation bounds from verify.bounds (CROWN), keyed by each activation's parent."""
     lb = intermediate_bounds(net, torch.tensor(lo)[None], torch.tensor(hi)[None])
     parents = [net.layers[n - 1].parent for n in net.activation_nodes()]  # type: ignore[union-attr]
@@ -61,7 +63,15 @@ def _grid(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
     return np.stack(axes, -1).reshape(-1, len(lo))
 
 
-def _check(net: Network, r: Residual, lo: np.ndarray, hi: np.ndarray, C: np.ndarray, d: np.ndarray, points: np.ndarray) -> None:
+def _check(
+    net: Network,
+    r: Residual,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    C: np.ndarray,
+    d: np.ndarray,
+    points: np.ndarray,
+) -> None:
     """sat: the witness is in the box and satisfies the spec; unsat: no sampled point does
     (both up to 1e-9: the float64 forward pass rounds, z3 is exact)."""
     if r.status == "sat":
@@ -74,7 +84,9 @@ def _check(net: Network, r: Residual, lo: np.ndarray, hi: np.ndarray, C: np.ndar
         pytest.fail(f"unexpected unknown: {r.reason}")
 
 
-def _case(seed: int, sizes: list[int], width: float, quantile: float, offset: float, rows: int):
+def _case(
+    seed: int, sizes: list[int], width: float, quantile: float, offset: float, rows: int
+) -> tuple[np.random.Generator, np.ndarray, np.ndarray, np.ndarray, float, float]:
     rng = np.random.default_rng(seed)
     center = rng.normal(size=sizes[0])
     lo, hi = center - width, center + width
@@ -82,10 +94,12 @@ def _case(seed: int, sizes: list[int], width: float, quantile: float, offset: fl
     return rng, lo, hi, C, quantile, offset
 
 
-def _spec_near_boundary(net: Network, points: np.ndarray, C: np.ndarray, quantile: float, offset: float) -> np.ndarray:
+def _spec_near_boundary(
+    net: Network, points: np.ndarray, C: np.ndarray, quantile: float, offset: float
+) -> np.ndarray:
     """d at a low quantile of the sampled C @ y (so the answer is close either way)."""
     values = net(points) @ C.T
-    return np.quantile(values, quantile, axis=0) + offset * values.std(axis=0)
+    return np.asarray(np.quantile(values, quantile, axis=0) + offset * values.std(axis=0), dtype=np.float64)
 
 
 @settings(max_examples=40, deadline=None)
@@ -113,7 +127,9 @@ def test_agrees_with_brute_force_on_tiny_relu_nets(
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), slope=st.sampled_from([0.01, 0.2, 0.5, 0.99]), offset=st.floats(-0.2, 0.2))
+@given(
+    seed=st.integers(0, 2**32 - 1), slope=st.sampled_from([0.01, 0.2, 0.5, 0.99]), offset=st.floats(-0.2, 0.2)
+)
 def test_leaky_relu_with_bounds_agrees_with_brute_force(seed: int, slope: float, offset: float) -> None:
     rng, lo, hi, C, q, off = _case(seed, [2, 4, 4, 2], 0.8, 0.02, offset, 1)
     net = _net(rng, [2, 4, 4, 2], "leaky_relu", slope)
@@ -157,11 +173,17 @@ def test_many_inputs_materialize_layers() -> None:
     # 12 inputs > 6 neurons: the encoder gives each neuron a variable instead of composing rows.
     seen = set()
     for seed in range(6):
-        rng, lo, hi, C, q, off = _case(seed, [12, 6, 6, 2], 0.3, 0.01, 0.3 * (seed % 2 * 2 - 1), 1)
+        rng, lo, hi, C, q, off = _case(seed, [12, 6, 6, 2], 0.1, 0.01, 0.0, 1)
         net = _net(rng, [12, 6, 6, 2], "leaky_relu" if seed % 3 == 0 else "relu", 0.1)
         points = rng.uniform(lo, hi, (20000, 12))
-        d = _spec_near_boundary(net, points, C, q, off)
         pl, pu = _bounds(net, lo, hi)
+        if seed % 2:  # below a sound lower bound of C @ y: certainly unsat
+            box = torch.tensor(lo)[None], torch.tensor(hi)[None]
+            layer_bounds = intermediate_bounds(net, *box)
+            zero = torch.zeros(1, dtype=torch.float64)
+            d = spec_bounds(net, *box, torch.tensor(C), zero, layer_bounds).lower[0].numpy() - 0.01
+        else:
+            d = _spec_near_boundary(net, points, C, q, off)
         text = encode(net, lo, hi, C, d, pl, pu).script()
         kept = 6 if seed % 3 == 0 else int((pu[1] > 0).sum())
         assert text.count("(declare-const p2_") == kept  # one variable per neuron that is not 0
@@ -178,7 +200,7 @@ def test_bounds_that_cut_the_box_restrict_the_question_exactly() -> None:
     rounds = 0
     seen = set()
     for seed in range(10):
-        rng, lo, hi, C, q, off = _case(seed, [2, 4, 4, 2], 1.0, 0.05, 0.1, 1)
+        rng, lo, hi, C, q, off = _case(seed, [2, 4, 4, 2], 1.0, 0.02, 0.1 if seed % 2 else -0.3, 1)
         net = _net(rng, [2, 4, 4, 2])
         pl, pu = _bounds(net, lo, hi)
         unstable = np.nonzero((pl[1] < 0) & (pu[1] > 0))[0]
@@ -274,7 +296,10 @@ def test_acas_sized_network_builds_fast_and_answers() -> None:
     points = rng.uniform(lo, hi, (5000, 5))
     C = np.array([[1.0, -1.0, 0.0, 0.0, 0.0]])
     values = (net(points) @ C.T)[:, 0]
-    for d, expected in ((values.min() + 0.1 * values.std(), "sat"), (values.min() - 0.5 * values.std(), None)):
+    for d, expected in (
+        (values.min() + 0.1 * values.std(), "sat"),
+        (values.min() - 0.5 * values.std(), None),
+    ):
         r = solve_residual(net, lo, hi, C, np.array([d]), pl, pu, timeout_s=30)
         assert r.build_seconds < 1.0
         if expected:

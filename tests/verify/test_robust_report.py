@@ -242,9 +242,11 @@ def test_command_exit_codes_with_an_onnx_model(files: dict[str, Path]) -> None:
         )
 
     assert run(files["robust"], 0.003, 5.0, "a", out) == 0
-    assert out.getvalue().count("\n") == 1 and out.getvalue().startswith("3 verified")  # quiet: one line
+    text = out.getvalue()
+    assert "[1/3]" not in text and "model " not in text  # quiet: no header, no per-sample lines
+    assert text.splitlines()[-1].startswith("3 verified") and "verified                3" in text
     # No time at all: the attack finds nothing on robust samples and nothing is proved.
-    assert run(files["robust"], 0.003, 1e-6, "b", io.StringIO()) == 2
+    assert run(files["robust"], 0.003, 1e-6, "b", io.StringIO()) == 3
     assert run(files["samples"], 0.2, 5.0, "c", io.StringIO()) == 1
 
 
