@@ -16,6 +16,7 @@ import torch
 
 from verify.attack import Region
 from verify.bounds import LayerBounds, intermediate_bounds, spec_bounds
+from verify.encode import Residual, solve_residual
 from verify.network import Activation, Network
 
 # A candidate x (flattened float64) -> whether the real model confirms it.
@@ -160,6 +161,38 @@ def input_split(
     return Search("verified", margin=margin, domains=domains)
 
 
+# Sub-domains with this few undecided ReLUs go to z3 (exact) instead of being split further:
+# measured, z3 decides them in well under a second where splitting needs up to 2^k pieces.
+RESIDUAL_MAX_UNSTABLE = 10
+RESIDUAL_TIMEOUT = 5.0
+
+
+def _residual(
+    net: Network,
+    region: Region,
+    C: torch.Tensor,
+    d: torch.Tensor,
+    bounds: LayerBounds,
+    splits: dict[int, torch.Tensor],
+    i: int,
+    timeout: float,
+) -> Residual:
+    """Sub-domain i exactly with z3: its activation-input bounds, clamped by its split
+    decisions, delimit the piece (an unsat covers exactly that piece)."""
+    pre_lower: dict[int, np.ndarray] = {}
+    pre_upper: dict[int, np.ndarray] = {}
+    for node in net.activation_nodes():
+        pre = net.layers[node - 1].parent  # type: ignore[union-attr]
+        low, up = bounds.lower[pre][i], bounds.upper[pre][i]
+        if node in splits:
+            low = torch.where(splits[node][i] > 0, low.clamp(min=0), low)
+            up = torch.where(splits[node][i] < 0, up.clamp(max=0), up)
+        pre_lower[pre], pre_upper[pre] = low.numpy(), up.numpy()
+    if region.center is not None:
+        return Residual("unknown", reason="an L2 ball is not linear")
+    return solve_residual(net, region.lo.numpy(), region.hi.numpy(), C.numpy(), d.numpy(), pre_lower, pre_upper, timeout)
+
+
 @dataclass(order=True)
 class _Domain:
     lower: float
@@ -208,6 +241,7 @@ def relu_split(
     counter = itertools.count()
     root = {n: torch.zeros(net.layers[n - 1].size, dtype=torch.int8) for n in relu_nodes}
     heap: list[_Domain] = [_Domain(-float("inf"), next(counter), root)]
+    stats: dict[str, float] = {}
     domains = 0
     margin = float("inf")
     while heap:
@@ -238,15 +272,23 @@ def relu_split(
                 return Search("counterexample", x=found, margin=margin, domains=domains)
         scores = _relu_scores(net, bounds, result.at_activation, best_row, splits)
         for i in open_rows:
+            unstable = sum(int((s[i] >= 0).sum()) for s in scores.values())
+            if unstable <= RESIDUAL_MAX_UNSTABLE and time.monotonic() < deadline:
+                residual = _residual(net, region, C, d, bounds, splits, i, min(RESIDUAL_TIMEOUT, deadline - time.monotonic()))
+                stats["z3_calls"] = stats.get("z3_calls", 0) + 1
+                if residual.status == "unsat":
+                    stats["z3_unsat"] = stats.get("z3_unsat", 0) + 1
+                    continue
+                if residual.status == "sat" and residual.x is not None and confirm(residual.x):
+                    return Search("counterexample", x=residual.x, margin=margin, domains=domains, stats=stats)
             node, unit, value = -1, -1, -1.0
             for n, s in scores.items():
                 j = int(s[i].argmax())
                 if float(s[i, j]) > value:
                     node, unit, value = n, j, float(s[i, j])
             if node < 0:
-                # Every ReLU is fixed, so the bound is exact for this linear piece up to its
-                # input box: nothing left to split.
-                return Search("exhausted", margin=margin, domains=domains, stats={"stuck_bound": float(best[i])})
+                # Every ReLU is fixed and z3 did not decide the piece: nothing left to split.
+                return Search("exhausted", margin=margin, domains=domains, stats={**stats, "stuck_bound": float(best[i])})
             for phase in (1, -1):
                 child = {n: t.clone() for n, t in picked[i].splits.items()}
                 child[node][unit] = phase

@@ -319,6 +319,14 @@ class _Builder:
             if node.op == "cast" and node.outputs[0].dtype.value.startswith(("float", "bfloat")):
                 # The verifier reasons in real arithmetic: a cast between float types is the identity.
                 values[NodeRef(index, 0)] = operands[0]
+            elif node.op == "leaky_relu" and not 0.0 <= float(attrs["negative_slope"]) <= 1.0:  # type: ignore[arg-type]
+                # The relaxations assume a slope in [0, 1]; any other is s*x + (1-s)*relu(x).
+                s = float(attrs["negative_slope"])  # type: ignore[arg-type]
+                x = operands[0]
+                assert isinstance(x, _Expr)
+                scaled = _Expr({a: s * t for a, t in x.terms.items()}, s * x.bias)
+                relu = self.relu_of(x, node.outputs[0].shape)
+                values[NodeRef(index, 0)] = _combine(scaled, _Expr({a: (1 - s) * t for a, t in relu.terms.items()}, (1 - s) * relu.bias))
             elif node.op in ACTIVATIONS:
                 pre = self.affine_node(operands[0])  # type: ignore[arg-type]
                 size = self.layers[pre - 1].size

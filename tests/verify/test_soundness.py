@@ -97,3 +97,32 @@ def test_piecewise_linear_nets_are_decided(activation: str) -> None:
         assert verdict.status != "unknown", getattr(verdict, "reason", "")
         decided[verdict.status] += 1
     assert decided["verified"] and decided["counterexample"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), eps=st.floats(0.01, 0.3))
+def test_relu_splitting_and_z3_agree_with_sampling(seed: int, eps: float) -> None:
+    """20 inputs: above the input-splitting limit, so ReLU splitting and z3 residuals decide."""
+    model = mlp([20, 10, 10, 3], "relu", seed=seed)
+    center = np.random.default_rng(seed).uniform(-1, 1, size=20)
+    label = int(np.argmax(model.run_real(center)))
+    prop = label_property(center, eps, label, 3)
+    verdict = verify_property(model, prop, timeout=20.0, seed=seed)
+    if isinstance(verdict, Counterexample):
+        assert prop.disjuncts[verdict.disjunct].violated_by(verdict.x, model.run_real(verdict.x))
+    elif isinstance(verdict, Verified):
+        ys = linearize(model)(samples(center - eps, center + eps, 4000, seed))
+        assert (ys[:, label][:, None] > np.delete(ys, label, axis=1)).all()
+
+
+@pytest.mark.parametrize("slope", [-0.5, 1.5])
+def test_leaky_relu_slopes_outside_the_unit_interval(slope: float) -> None:
+    model = mlp([3, 8, 8, 2], "leaky_relu", seed=3, slope=slope)
+    net = linearize(model)
+    xs = samples(np.full(3, -1.0), np.full(3, 1.0), 2000, 0)
+    real = np.stack([model.run_real(x) for x in xs[:50]]).reshape(50, -1)
+    assert np.allclose(net(xs[:50]), real, atol=1e-5)
+    lo, hi = torch.full((1, 3), -1.0, dtype=torch.float64), torch.full((1, 3), 1.0, dtype=torch.float64)
+    C = torch.eye(2, dtype=torch.float64)
+    lower = spec_bounds(net, lo, hi, C, torch.zeros(2, dtype=torch.float64), intermediate_bounds(net, lo, hi)).lower[0]
+    assert (net(xs).min(0) >= lower.numpy()).all()
