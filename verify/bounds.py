@@ -223,7 +223,7 @@ def intermediate_bounds(
             l, u = _interval(net, pre, lower, upper)
             if prior is not None and pre in prior:
                 l, u = torch.maximum(l, prior[pre][0]), torch.minimum(u, prior[pre][1])
-            if method == "crown":
+            if method == "crown":  # "prior": interval bounds and the prior alone
                 size = layer.size
                 unsure = (l < 0) & (u > 0)
                 rows = unsure.any(0).nonzero().squeeze(1)

@@ -56,13 +56,19 @@ def _ball_lower(region: Region, coeffs: torch.Tensor, lower: torch.Tensor, lo: t
     return torch.maximum(lower, ball - 1e-9 * (1 + ball.abs()))
 
 
-def _check_points(net: Network, C: torch.Tensor, d: torch.Tensor, points: torch.Tensor, region: Region, confirm: Confirm) -> np.ndarray | None:
+def _check_points(
+    net: Network, C: torch.Tensor, d: torch.Tensor, points: torch.Tensor, region: Region, confirm: Confirm, every_row: bool = False
+) -> np.ndarray | None:
     """Evaluates candidate points; the first whose violation is <= 0 and that the real model
-    confirms is returned."""
+    confirms is returned. With `every_row`, each row of C is an unsafe set of its own."""
     points = region.project(points)
     with torch.no_grad():
         y = net.forward(points)
-        v = (y @ C.T - d).max(-1).values if C.shape[0] else torch.full((points.shape[0],), -1.0, dtype=points.dtype)
+        values = y @ C.T - d
+        if not C.shape[0]:
+            v = torch.full((points.shape[0],), -1.0, dtype=points.dtype)
+        else:
+            v = values.min(-1).values if every_row else values.max(-1).values
     for i in torch.argsort(v).tolist()[:8]:
         if float(v[i]) > 0:
             break
@@ -232,14 +238,26 @@ def relu_split(
     batch: int = 32,
     alpha_steps: int = 10,
     max_domains: int = 200_000,
+    every_row: bool = False,
+    refresh: bool = False,
 ) -> Search:
     """Splits unstable ReLUs (input >= 0 / <= 0) in best-first order of the bound, with the
-    split ReLUs' input bounds clamped so every later layer's bounds tighten."""
+    split ReLUs' input bounds clamped so every later layer's bounds tighten. With
+    `every_row`, each row of C is a separate unsafe set (disjuncts over one box sharing one
+    tree): a piece is done when every row is proved."""
     relu_nodes = [n for n in net.activation_nodes() if net.layers[n - 1].kind in ("relu", "leaky_relu")]  # type: ignore[union-attr]
     if len(relu_nodes) != len(net.activation_nodes()):
         return Search("exhausted", stats={"reason_sigmoid": 1.0})
     counter = itertools.count()
     root = {n: torch.zeros(net.layers[n - 1].size, dtype=torch.int8) for n in relu_nodes}
+    # The whole box's CROWN bounds hold in every piece; re-deriving them per piece (rows x
+    # input dimensions per layer) cost more than the extra pieces they save on wide inputs.
+    start = intermediate_bounds(net, region.lo.unsqueeze(0), region.hi.unsqueeze(0))
+    prior_root = {
+        layer.parent: (start.lower[layer.parent], start.upper[layer.parent])
+        for layer in net.layers
+        if isinstance(layer, Activation)
+    }
     heap: list[_Domain] = [_Domain(-float("inf"), next(counter), root)]
     stats: dict[str, float] = {}
     domains = 0
@@ -254,10 +272,11 @@ def relu_split(
         D = len(picked)
         splits = {n: torch.stack([p.splits[n] for p in picked]) for n in relu_nodes}
         lo, hi = region.lo.expand(D, -1), region.hi.expand(D, -1)
-        bounds = intermediate_bounds(net, lo, hi, splits)
+        prior = {p: (lb.expand(D, -1), ub.expand(D, -1)) for p, (lb, ub) in prior_root.items()}
+        bounds = intermediate_bounds(net, lo, hi, splits, method="crown" if refresh else "prior", prior=prior)
         result = spec_bounds(net, lo, hi, C, d, bounds, alpha_steps=alpha_steps, record=True)
         lower = _ball_lower(region, result.input_coeffs, result.lower, lo, hi)
-        best_row = lower.argmax(-1)
+        best_row = lower.argmin(-1) if every_row else lower.argmax(-1)
         best = lower.gather(1, best_row.unsqueeze(1)).squeeze(1)
         best = torch.where(bounds.infeasible, torch.full_like(best, float("inf")), best)
         coeffs = result.input_coeffs.gather(1, best_row.view(-1, 1, 1).expand(-1, 1, lo.shape[1])).squeeze(1)
@@ -267,20 +286,25 @@ def relu_split(
         if verified_rows:
             margin = min(margin, float(best[verified_rows].min()))
         if open_rows:
-            found = _check_points(net, C, d, corner[open_rows], region, confirm)
+            found = _check_points(net, C, d, corner[open_rows], region, confirm, every_row)
             if found is not None:
                 return Search("counterexample", x=found, margin=margin, domains=domains)
         scores = _relu_scores(net, bounds, result.at_activation, best_row, splits)
         for i in open_rows:
             unstable = sum(int((s[i] >= 0).sum()) for s in scores.values())
             if unstable <= RESIDUAL_MAX_UNSTABLE and time.monotonic() < deadline:
-                residual = _residual(net, region, C, d, bounds, splits, i, min(RESIDUAL_TIMEOUT, deadline - time.monotonic()))
-                stats["z3_calls"] = stats.get("z3_calls", 0) + 1
-                if residual.status == "unsat":
+                # Each row alone with `every_row` (separate unsafe sets), else the conjunction.
+                groups = [[j] for j in range(C.shape[0]) if float(lower[i, j]) <= 0] if every_row else [list(range(C.shape[0]))]
+                decided = True
+                for rows in groups:
+                    residual = _residual(net, region, C[rows], d[rows], bounds, splits, i, min(RESIDUAL_TIMEOUT, deadline - time.monotonic()))
+                    stats["z3_calls"] = stats.get("z3_calls", 0) + 1
+                    if residual.status == "sat" and residual.x is not None and confirm(residual.x):
+                        return Search("counterexample", x=residual.x, margin=margin, domains=domains, stats=stats)
+                    decided = decided and residual.status == "unsat"
+                if decided:
                     stats["z3_unsat"] = stats.get("z3_unsat", 0) + 1
                     continue
-                if residual.status == "sat" and residual.x is not None and confirm(residual.x):
-                    return Search("counterexample", x=residual.x, margin=margin, domains=domains, stats=stats)
             node, unit, value = -1, -1, -1.0
             for n, s in scores.items():
                 j = int(s[i].argmax())

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from verify.attack import Region, pgd
-from verify.bounds import intermediate_bounds, spec_bounds
+from verify.bounds import LayerBounds, intermediate_bounds, spec_bounds
 from verify.branch import Search, input_split, relu_split
 from verify.model import LoadedModel, ModelError
 from verify.network import Network, linearize
@@ -35,6 +35,31 @@ class _Piece:
     C: torch.Tensor
     d: torch.Tensor
     bound: float = -float("inf")
+    members: list[_Piece] = field(default_factory=list)  # single-row disjuncts searched together
+    found: _Piece | None = None
+
+
+def _merge_same_box(pieces: list[_Piece]) -> list[_Piece]:
+    """Single-row disjuncts over the same box (e.g. "some other class wins") share one ReLU
+    splitting tree: its bounds serve every row, and a piece closes when all rows are proved."""
+    groups: dict[tuple[bytes, bytes], list[_Piece]] = {}
+    rest = []
+    for p in pieces:
+        if p.C.shape[0] == 1 and p.region.center is None:
+            groups.setdefault((p.region.lo.numpy().tobytes(), p.region.hi.numpy().tobytes()), []).append(p)
+        else:
+            rest.append(p)
+    for members in groups.values():
+        if len(members) == 1:
+            rest.append(members[0])
+            continue
+        first = members[0]
+        merged = _Piece(
+            first.index, first.disjunct, first.region, torch.cat([m.C for m in members]), torch.cat([m.d for m in members]),
+            min(m.bound for m in members), members,
+        )
+        rest.append(merged)
+    return rest
 
 
 def _network_rows(net: Network, disjunct: Disjunct) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +137,13 @@ def verify_property(
             if time.monotonic() > deadline:
                 return Unknown("timeout during the attack", time.monotonic() - start, stats)
         open_pieces = []
+        shared: dict[tuple[bytes, bytes], LayerBounds] = {}  # disjuncts often share one box
         for piece in pieces:
             lo, hi = piece.region.lo.unsqueeze(0), piece.region.hi.unsqueeze(0)
-            bounds = intermediate_bounds(net, lo, hi)
+            key = (lo.numpy().tobytes(), hi.numpy().tobytes())
+            if key not in shared:
+                shared[key] = intermediate_bounds(net, lo, hi)
+            bounds = shared[key]
             steps = 0 if net.input_size <= INPUT_SPLIT_MAX_DIMS else 20
             piece.bound = float(spec_bounds(net, lo, hi, piece.C, piece.d, bounds, alpha_steps=steps).lower.max())
             if piece.bound <= 0 and not bool(bounds.infeasible.all()):
@@ -125,6 +154,8 @@ def verify_property(
         if not open_pieces:
             return Verified("crown", min(margins, default=float("inf")), time.monotonic() - start, stats)
         undecided: list[str] = []
+        if net.input_size > INPUT_SPLIT_MAX_DIMS:
+            open_pieces = _merge_same_box(open_pieces)
         for k, piece in enumerate(sorted(open_pieces, key=lambda p: -p.bound)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -133,19 +164,23 @@ def verify_property(
             piece_deadline = time.monotonic() + remaining / (len(open_pieces) - k)
 
             def check(x: np.ndarray, piece: _Piece = piece) -> bool:
-                return confirm(model, piece.disjunct, x) is not None
+                for member in piece.members or [piece]:
+                    if confirm(model, member.disjunct, x) is not None:
+                        piece.found = member
+                        return True
+                return False
 
             search: Search
             if net.input_size <= INPUT_SPLIT_MAX_DIMS:
                 search = input_split(net, piece.region, piece.C, piece.d, piece_deadline, check)
                 method = "input splitting"
             else:
-                search = relu_split(net, piece.region, piece.C, piece.d, piece_deadline, check)
+                search = relu_split(net, piece.region, piece.C, piece.d, piece_deadline, check, every_row=bool(piece.members))
                 method = "relu splitting"
             stats["domains"] = stats.get("domains", 0) + search.domains
             say(f"disjunct {piece.index}: {method} -> {search.status} after {search.domains} domains")
             if search.status == "counterexample" and search.x is not None:
-                cex = found(piece, search.x, method)
+                cex = found(piece.found or piece, search.x, method)
                 if cex is not None:
                     return cex
             if search.status == "verified":
