@@ -159,6 +159,15 @@ def backsubstitute(
     return Backsub(lower - REL_MARGIN * scale - ABS_MARGIN, L0, recorded)
 
 
+def apply_splits(l: torch.Tensor, u: torch.Tensor, split: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bounds of activation inputs under ReLU split decisions (+1: input >= 0, -1: <= 0,
+    0: free), and which boxes the decisions contradict (their lower bound passed the upper)."""
+    l = torch.where(split > 0, l.clamp(min=0), l)
+    u = torch.where(split < 0, u.clamp(max=0), u)
+    contradicted = (l > u).any(-1)
+    return l, torch.maximum(u, l), contradicted
+
+
 @dataclass(eq=False)
 class LayerBounds:
     """Bounds of every node for a batch of D boxes. `infeasible[D]` marks boxes whose ReLU
@@ -242,11 +251,8 @@ def intermediate_bounds(
             lower[pre], upper[pre] = l, u
         l, u = lower[pre], upper[pre]
         if splits is not None and node in splits:
-            s = splits[node]
-            l = torch.where(s > 0, l.clamp(min=0), l)
-            u = torch.where(s < 0, u.clamp(max=0), u)
-            infeasible |= (l > u).any(1)
-            u = torch.maximum(u, l)
+            l, u, contradicted = apply_splits(l, u, splits[node])
+            infeasible |= contradicted
         relaxations[node] = relax(layer, l, u)
         lower[node], upper[node] = activate(layer, l), activate(layer, u)
     return LayerBounds(lower, upper, relaxations, infeasible)
@@ -388,11 +394,8 @@ def _forward_bounds(
             lower[pre], upper[pre] = l, u
         l, u = lower[pre], upper[pre]
         if splits is not None and node in splits:
-            s = splits[node]
-            l = torch.where(s > 0, l.clamp(min=0), l)
-            u = torch.where(s < 0, u.clamp(max=0), u)
-            infeasible |= (l > u).any(1)
-            u = torch.maximum(u, l)
+            l, u, contradicted = apply_splits(l, u, splits[node])
+            infeasible |= contradicted
         r = relax(layer, l, u)
         relaxations[node] = r
         lower[node], upper[node] = activate(layer, l), activate(layer, u)

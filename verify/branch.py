@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from verify.attack import Region
-from verify.bounds import LayerBounds, intermediate_bounds, spec_bounds
+from verify.bounds import LayerBounds, apply_splits, intermediate_bounds, spec_bounds
 from verify.encode import Residual, solve_residual
 from verify.network import Activation, Network
 
@@ -191,8 +191,7 @@ def _residual(
         pre = net.layers[node - 1].parent  # type: ignore[union-attr]
         low, up = bounds.lower[pre][i], bounds.upper[pre][i]
         if node in splits:
-            low = torch.where(splits[node][i] > 0, low.clamp(min=0), low)
-            up = torch.where(splits[node][i] < 0, up.clamp(max=0), up)
+            low, up, _ = apply_splits(low, up, splits[node][i])
         pre_lower[pre], pre_upper[pre] = low.numpy(), up.numpy()
     if region.center is not None:
         return Residual("unknown", reason="an L2 ball is not linear")
@@ -216,8 +215,7 @@ def _relu_scores(net: Network, bounds: LayerBounds, at_activation: dict[int, tor
         pre = layer.parent
         l, u = bounds.lower[pre], bounds.upper[pre]
         if node in splits:
-            l = torch.where(splits[node] > 0, l.clamp(min=0), l)
-            u = torch.where(splits[node] < 0, u.clamp(max=0), u)
+            l, u, _ = apply_splits(l, u, splits[node])
         unstable = (l < 0) & (u > 0)
         if node in splits:
             unstable &= splits[node] == 0
