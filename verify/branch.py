@@ -237,7 +237,7 @@ def relu_split(
     alpha_steps: int = 10,
     max_domains: int = 200_000,
     every_row: bool = False,
-    refresh: bool = False,
+    refresh: bool = True,
 ) -> Search:
     """Splits unstable ReLUs (input >= 0 / <= 0) in best-first order of the bound, with the
     split ReLUs' input bounds clamped so every later layer's bounds tighten. With
@@ -248,8 +248,8 @@ def relu_split(
         return Search("exhausted", stats={"reason_sigmoid": 1.0})
     counter = itertools.count()
     root = {n: torch.zeros(net.layers[n - 1].size, dtype=torch.int8) for n in relu_nodes}
-    # The whole box's CROWN bounds hold in every piece; re-deriving them per piece (rows x
-    # input dimensions per layer) cost more than the extra pieces they save on wide inputs.
+    # The whole box's CROWN bounds hold in every piece: each piece's own bounds are
+    # intersected with them (and, with `refresh`, re-derived under its split decisions).
     start = intermediate_bounds(net, region.lo.unsqueeze(0), region.hi.unsqueeze(0))
     prior_root = {
         layer.parent: (start.lower[layer.parent], start.upper[layer.parent])

@@ -178,6 +178,8 @@ def verify_property(
                 search = relu_split(net, piece.region, piece.C, piece.d, piece_deadline, check, every_row=bool(piece.members))
                 method = "relu splitting"
             stats["domains"] = stats.get("domains", 0) + search.domains
+            for name, value in search.stats.items():
+                stats[name] = stats.get(name, 0) + value
             say(f"disjunct {piece.index}: {method} -> {search.status} after {search.domains} domains")
             if search.status == "counterexample" and search.x is not None:
                 cex = found(piece.found or piece, search.x, method)
