@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from verify.attack import Region
+from verify.attack import Region, pgd
 from verify.bounds import LayerBounds, apply_splits, intermediate_bounds, spec_bounds
 from verify.encode import Residual, solve_residual
 from verify.network import Activation, Network
@@ -103,6 +103,7 @@ def input_split(
     signs = torch.cat([torch.cat([-torch.ones(s), torch.ones(s)]) for s in sizes]).to(region.lo.dtype) if sizes else inf[0, :0]
     stack = [torch.cat([region.lo.unsqueeze(0), region.hi.unsqueeze(0), inf * signs], dim=1)]
     domains = 0
+    rounds = 0
     margin = float("inf")
     while stack:
         if time.monotonic() > deadline:
@@ -145,6 +146,15 @@ def input_split(
         coeffs = result.input_coeffs[open_].gather(1, best_row[open_].view(-1, 1, 1).expand(-1, 1, n0)).squeeze(1)
         corner = torch.where(coeffs >= 0, lo, hi)
         found = _check_points(net, C, d, torch.cat([corner, (lo + hi) / 2]), region, confirm)
+        if found is None and rounds % ATTACK_EVERY == 0:
+            # The weakest pieces, where a counterexample is likeliest, get a short attack.
+            weakest = best[open_].argsort()[:ATTACK_PIECES]
+            for k in weakest.tolist():
+                x, value = pgd(net, Region(lo[k], hi[k]), C, d, restarts=8, steps=20, seed=rounds + k)
+                if value <= 0 and confirm(x):
+                    found = x
+                    break
+        rounds += 1
         if found is not None:
             return Search("counterexample", x=found, margin=margin, domains=domains)
         width = hi - lo
@@ -166,6 +176,11 @@ def input_split(
         stack.append(children)
     return Search("verified", margin=margin, domains=domains)
 
+
+# Every ATTACK_EVERY rounds of input splitting, PGD runs in the ATTACK_PIECES open pieces with
+# the lowest bounds: corner and center checks alone missed counterexamples in thin regions.
+ATTACK_EVERY = 10
+ATTACK_PIECES = 4
 
 # Sub-domains with this few undecided ReLUs go to z3 (exact) instead of being split further:
 # measured, z3 decides them in well under a second where splitting needs up to 2^k pieces.
