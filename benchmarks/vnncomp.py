@@ -39,7 +39,7 @@ def run_one(job: tuple[str, str, str, float, int]) -> tuple[str, str, float, str
     import torch
 
     torch.set_num_threads(threads)
-    from verify.onnx_load import load_onnx
+    from generators.load.onnx import load_onnx
     from verify.solve import verify_property
     from verify.vnnlib import load_vnnlib
 

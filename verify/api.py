@@ -19,8 +19,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from generators.errors import GauntletError
+from generators.load.model import LoadedModel
 from verify.manipulations import Family, parse_family
-from verify.model import LoadedModel
 from verify.robust_report import write_reports
 from verify.robustness import NORMS, RobustnessResult, SampleRecord, check_samples
 
@@ -85,7 +85,7 @@ def load_model(spec: str | os.PathLike[str], example: np.ndarray) -> LoadedModel
     with its batch dimension, as the input shape)."""
     text = os.fspath(spec)
     if text.lower().endswith(".onnx"):
-        from verify.onnx_load import load_onnx
+        from generators.load.onnx import load_onnx
 
         if not Path(text).is_file():
             raise GauntletError(f"model {text}: no such file")
@@ -97,7 +97,7 @@ def load_model(spec: str | os.PathLike[str], example: np.ndarray) -> LoadedModel
         raise GauntletError(f"model {text!r}: the factory raised {type(err).__name__}: {err}") from err
     if not _torch_module(module):
         raise GauntletError(f"model {text!r}: the factory returned {type(module).__name__}, not a torch.nn.Module")
-    from verify.torch_load import load_torch
+    from generators.load.torch import load_torch
 
     return load_torch(module, example, description=text)
 
@@ -171,7 +171,7 @@ def _as_model(model: Any, inputs: np.ndarray) -> LoadedModel:
             raise GauntletError(f"assert_robust takes an nn.Module, an .onnx path or a LoadedModel, got {model!r}")
         return load_model(model, inputs[:1])
     if _torch_module(model):
-        from verify.torch_load import load_torch
+        from generators.load.torch import load_torch
 
         return load_torch(model, inputs[:1])
     raise GauntletError(f"assert_robust takes an nn.Module, an .onnx path or a LoadedModel, not {type(model).__name__}")

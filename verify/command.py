@@ -15,7 +15,7 @@ def vnnlib_command(onnx: str, vnnlib: str, timeout: float, cex: str | None = Non
     if timeout <= 0:
         raise GauntletError("--timeout must be positive")
     start = time.monotonic()
-    from verify.onnx_load import load_onnx
+    from generators.load.onnx import load_onnx
     from verify.solve import verify_property
     from verify.verdict import Counterexample, Unknown, Verified
     from verify.vnnlib import load_vnnlib, write_counterexample

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from generators.errors import GauntletError
-from verify.model import LoadedModel
+from generators.load.model import LoadedModel
 from verify.network import Network
 from verify.verdict import Counterexample, Verdict, Verified
 

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from generators.ir import Graph, InputRef, NodeRef, ValueRef
+from generators.load.model import LoadedModel, ModelError
 from generators.reference import as_tuple
 from generators.spec import Missing, OpSpec
-from verify.model import LoadedModel, ModelError
 
 # Operators that are affine in their variable operands. Which operands may vary differs:
 # sums and concatenations in all of them; products in at most one; the rest only in the first.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from verify.model import LoadedModel
+from generators.load.model import LoadedModel
 from verify.property import Disjunct
 
 

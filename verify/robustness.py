@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from generators.errors import GauntletError
+from generators.load.model import LoadedModel, ModelError
 from verify.manipulations import Family, ImageLayout, ManipulationResult, image_layout, run_family
-from verify.model import LoadedModel, ModelError
 from verify.network import Network, linearize
 from verify.property import Disjunct, Property
 from verify.solve import verify_property

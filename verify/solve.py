@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from generators.load.model import LoadedModel, ModelError
 from verify.attack import Region, pgd
 from verify.bounds import LayerBounds, intermediate_bounds, spec_bounds
 from verify.branch import Search, input_split, relu_split
-from verify.model import LoadedModel, ModelError
 from verify.network import Network, linearize
 from verify.property import Disjunct, Property
 from verify.replay import confirm

@@ -7,10 +7,10 @@ import numpy as np
 
 from generators.dtypes import DType
 from generators.ir import Graph, InputRef, Node, NodeRef, Placeholder, TensorType, ValueRef, validate
+from generators.load.model import LoadedModel
+from generators.load.onnx import loader_catalog
 from generators.ops import catalog
 from generators.reference import evaluate, graph_outputs
-from verify.model import LoadedModel
-from verify.onnx_load import loader_catalog
 
 
 def mlp(widths: list[int], activation: str = "relu", seed: int = 0, slope: float = 0.1, scale: float = 1.0) -> LoadedModel:

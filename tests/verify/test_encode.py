@@ -325,7 +325,7 @@ def test_hard_instance_respects_the_timeout() -> None:
 
 def test_acas_xu_network_on_a_tiny_box() -> None:
     try:
-        from verify.onnx_load import load_onnx
+        from generators.load.onnx import load_onnx
     except ImportError:
         pytest.skip("verify/onnx_load.py is not there yet")
     if not ACAS.is_file():

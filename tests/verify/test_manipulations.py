@@ -12,6 +12,8 @@ import pytest
 import torch
 from torch import nn
 
+from generators.load.model import LoadedModel
+from generators.load.torch import load_torch
 from tests.verify.nets import mlp
 from tests.verify.test_robustness import DOMAIN, held_out, mlp_model, one_thread
 from verify.manipulations import (
@@ -25,11 +27,9 @@ from verify.manipulations import (
     parse_family,
     run_family,
 )
-from verify.model import LoadedModel
 from verify.network import linearize
 from verify.robustness import check_samples, linf_ball
 from verify.solve import verify_property
-from verify.torch_load import load_torch
 from verify.verdict import Verdict
 
 # --- parsing and layouts ----------------------------------------------------------------------

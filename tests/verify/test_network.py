@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verify.model import ModelError
+from generators.load.model import ModelError
+from generators.load.torch import load_torch
 from verify.network import Activation, linearize
-from verify.torch_load import load_torch
 
 
 def agree(module: torch.nn.Module, shape: tuple[int, ...], seed: int = 0) -> int:

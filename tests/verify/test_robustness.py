@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from generators.errors import GauntletError
+from generators.load.model import LoadedModel
+from generators.load.torch import load_torch
 from verify.api import assert_robust
-from verify.model import LoadedModel
 from verify.network import linearize
 from verify.robustness import (
     RobustnessError,
@@ -31,7 +32,6 @@ from verify.robustness import (
     unsafe_rows,
 )
 from verify.solve import verify_property
-from verify.torch_load import load_torch
 from verify.verdict import Counterexample, Unknown, Verified
 
 DOMAIN = (0.0, 1.0)

@@ -1,6 +1,6 @@
 """PyTorch nn.Module -> Gauntlet graph IR: the torch.fx trace (eval mode), the Converter that emits
 catalog nodes (parameters as `weight` placeholders) and the original module as `run_real`; the
-per-call handlers are in verify.torch_ops. Imports torch and generators; never fuzz.
+per-call handlers are in generators.load.torch_ops. Imports torch and generators; never fuzz.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from generators.ir import (
     type_variable,
     validate,
 )
+from generators.load.model import LoadedModel, ModelError
+from generators.load.torch_ops import Site, bind, call_table, dispatch, module_table, unsupported
 from generators.materialize.torch import to_numpy
 from generators.ops import catalog
 from generators.reference import evaluate, graph_outputs
 from generators.spec import AttrDomain, AttrValue, Choice, FloatAttr, IntAttr, IntsAttr, RankCtx
-from verify.model import LoadedModel, ModelError
-from verify.torch_ops import Site, bind, call_table, dispatch, module_table, unsupported
 
 __all__ = ["load_torch"]
 

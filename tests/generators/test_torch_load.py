@@ -1,4 +1,4 @@
-"""verify.torch_load: small seeded torch models -> IR; the float64 reference of the IR agrees
+"""generators.load.torch: small seeded torch models -> IR; the float64 reference of the IR agrees
 with the module, run_real is the module, and what cannot be expressed exactly is refused."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from generators.ir import graph_from_json, validate
+from generators.load.model import LoadedModel, ModelError
+from generators.load.torch import load_torch
 from generators.ops import catalog
 from generators.reference import evaluate, graph_outputs
-from verify.model import LoadedModel, ModelError
-from verify.torch_load import load_torch
 
 
 def ir_output(model: LoadedModel, x: np.ndarray) -> np.ndarray:

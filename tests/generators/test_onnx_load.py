@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
+from generators.load.model import LoadedModel, ModelError
+from generators.load.onnx import load_onnx
 from generators.ops import catalog
 from generators.reference import evaluate, graph_outputs
-from verify.model import LoadedModel, ModelError
-from verify.onnx_load import load_onnx
 
 BENCH = Path("/work/shared/benchmarks/vnncomp")
 BENCH_NETS = (

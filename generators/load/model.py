@@ -1,6 +1,6 @@
 """A model the verifier works on: its graph in the Gauntlet IR with weights, and a way to
 run the real model (onnxruntime, torch) so that every counterexample is re-checked on it.
-Imports no framework; the loaders (`onnx_load`, `torch_load`) do.
+Imports no framework; the loaders (`generators.load.onnx`, `generators.load.torch`) do.
 """
 
 from __future__ import annotations

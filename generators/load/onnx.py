@@ -1,6 +1,6 @@
-"""Loads an ONNX model into the Gauntlet IR (`load_onnx` -> `verify.model.LoadedModel`): constants
+"""Loads an ONNX model into the Gauntlet IR (`load_onnx` -> `generators.load.model.LoadedModel`): constants
 folded first, then every remaining node mapped exactly onto catalog operators by the converters in
-verify.onnx_ops, or a ModelError. Imports onnx (onnxruntime lazily, for `run_real`); never fuzz.
+generators.load.onnx_ops, or a ModelError. Imports onnx (onnxruntime lazily, for `run_real`); never fuzz.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from onnx import helper, numpy_helper
 from generators.dtypes import DType
 from generators.errors import GauntletError
 from generators.ir import Graph, InputRef, Node, NodeRef, Placeholder, TensorType, ValueRef, validate
+from generators.load.model import LoadedModel, ModelError
+from generators.load.onnx_ops import CONVERTERS, SUPPORTED_OPS, Arg, OnnxNode, Unsupported
 from generators.ops import catalog
 from generators.spec import AttrDomain, FloatAttr, IntAttr, IntsAttr, OpSpec, RankCtx
 from generators.symbolic import all_of
-from verify.model import LoadedModel, ModelError
-from verify.onnx_ops import CONVERTERS, SUPPORTED_OPS, Arg, OnnxNode, Unsupported
 
 __all__ = ["SUPPORTED_OPS", "Arg", "load_onnx", "loader_catalog"]
 

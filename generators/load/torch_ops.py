@@ -1,6 +1,6 @@
 """The torch loader's per-call handlers: signatures of the supported torch functions, Tensor
 methods and nn modules, and how each maps onto catalog operators through the loader's Converter.
-Imports torch and generators; verify.torch_load only for type checking.
+Imports torch and generators; generators.load.torch only for type checking.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from generators.ir import ValueRef
+from generators.load.model import ModelError
 from generators.spec import IntsAttr
-from verify.model import ModelError
 
 if TYPE_CHECKING:
-    from verify.torch_load import Converter
+    from generators.load.torch import Converter
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The ONNX loader's per-op-type converters: each maps one ONNX node (inputs already graph values
 or folded constants) exactly onto catalog operators through the loader's Builder, or raises
-Unsupported. Imports onnx and generators; verify.onnx_load only for type checking.
+Unsupported. Imports onnx and generators; generators.load.onnx only for type checking.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from generators.ops.conv import MAX_GROUPS, MAX_STRIDE
 from generators.ops.pool import MAX_POOL_STRIDE
 
 if TYPE_CHECKING:
-    from verify.onnx_load import Builder
+    from generators.load.onnx import Builder
 
 
 Arg = Union[ValueRef, np.ndarray, None]  # a node input: a graph value, a folded constant, or absent
