@@ -5,17 +5,16 @@ to the originals. Pure rendering: reads no files, links nothing external, escape
 
 from __future__ import annotations
 
-import base64
 import html
 import math
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["png", "render_html"]
+from generators.png import data_uri
+
+__all__ = ["render_html"]
 
 _GREEN, _RED, _AMBER, _GREY, _BLUE = "#2e9d4a", "#c8312c", "#e07b00", "#8b95a5", "#1f6fb4"
 _STATUS_COLOURS = {
@@ -75,28 +74,6 @@ def _badge(status: Any) -> str:
     return f'<span class="badge" style="background:{colour}">{_e(status)}</span>'
 
 
-# --- PNG --------------------------------------------------------------------------------------
-
-
-def png(pixels: np.ndarray) -> bytes:
-    """A PNG file of uint8 pixels [H, W] (grey) or [H, W, 3] (RGB), written with zlib only."""
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    height, width = pixels.shape[:2]
-    colour = 2 if pixels.ndim == 3 else 0
-    rows = pixels.reshape(height, -1)
-    raw = b"".join(b"\x00" + rows[r].tobytes() for r in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-
-
-def _data_uri(pixels: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(png(pixels)).decode("ascii")
-
-
 def _pixels(flat: np.ndarray, image: Mapping[str, Any], lo: float, hi: float) -> np.ndarray:
     c, h, w = int(image["channels"]), int(image["height"]), int(image["width"])
     planes = flat.reshape(c, h, w)
@@ -131,7 +108,7 @@ def _images(original: Any, changed: Any, image: Mapping[str, Any], domain: Any) 
         (_pixels(diff, image, 0.0, top if top > 0 else 1.0), f"|difference| (max {top:.3g})"),
     ]
     parts = [
-        f'<figure><img src="{_data_uri(p)}" alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>'
+        f'<figure><img src="{data_uri(p)}" alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>'
         for p, caption in figures
     ]
     return f'<div class="pair">{"".join(parts)}</div>'

@@ -17,10 +17,11 @@ import pytest
 import torch
 
 from generators.errors import GauntletError
+from generators.png import png
 from tests.verify.test_robustness import DOMAIN, held_out, mlp_model, trained_mlp
 from verify.api import load_model, load_samples, parse_domain, robustness_command
 from verify.manipulations import parse_family
-from verify.robust_html import png, render_html
+from verify.robust_html import render_html
 from verify.robust_report import check_report, report_dict, write_reports
 from verify.robustness import RobustnessResult, check_samples
 
