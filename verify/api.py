@@ -5,12 +5,8 @@ code). Loads user code only by importing a named factory; never unpickles anythi
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import os
 import sys
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +16,7 @@ import numpy as np
 
 from generators.errors import GauntletError
 from generators.load.model import LoadedModel
+from generators.load.user import is_torch_module, load_samples, model_factory, parse_domain
 from verify.manipulations import Family, parse_family
 from verify.robust_report import write_reports
 from verify.robustness import NORMS, RobustnessResult, SampleRecord, check_samples
@@ -38,48 +35,6 @@ __all__ = [
 # --- loading ----------------------------------------------------------------------------------
 
 
-def _torch_module(value: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(value, torch.nn.Module)
-
-
-def _factory(spec: str) -> Any:
-    """The object a `path/file.py:factory` or `package.module:factory` spec names."""
-    target, sep, name = spec.rpartition(":")
-    if not sep or not target or not name.isidentifier():
-        raise GauntletError(
-            f"model {spec!r}: give an .onnx file, `path/file.py:factory` or `package.module:factory` "
-            "(a function returning a torch.nn.Module)"
-        )
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise GauntletError(f"model {spec!r}: no file {target}")
-        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-        module_name = f"_gauntlet_model_{digest}"
-        loader_spec = importlib.util.spec_from_file_location(module_name, path)
-        if loader_spec is None or loader_spec.loader is None:
-            raise GauntletError(f"model {spec!r}: cannot import {target}")
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[module_name] = module  # dataclasses and pickling look modules up here
-        try:
-            loader_spec.loader.exec_module(module)
-        except Exception as err:
-            del sys.modules[module_name]
-            raise GauntletError(f"model {spec!r}: importing {target} failed: {type(err).__name__}: {err}") from err
-    else:
-        if not all(part.isidentifier() for part in target.split(".")):
-            raise GauntletError(f"model {spec!r}: {target!r} is neither a .py file nor a module name")
-        try:
-            module = importlib.import_module(target)
-        except ImportError as err:
-            raise GauntletError(f"model {spec!r}: cannot import module {target}: {err}") from err
-    factory = getattr(module, name, None)
-    if not callable(factory):
-        raise GauntletError(f"model {spec!r}: {target} has no function {name}")
-    return factory
-
-
 def load_model(spec: str | os.PathLike[str], example: np.ndarray) -> LoadedModel:
     """An .onnx file, or a factory returning an nn.Module (loaded with `example`, one input
     with its batch dimension, as the input shape)."""
@@ -90,12 +45,12 @@ def load_model(spec: str | os.PathLike[str], example: np.ndarray) -> LoadedModel
         if not Path(text).is_file():
             raise GauntletError(f"model {text}: no such file")
         return load_onnx(text)
-    factory = _factory(text)
+    factory = model_factory(text)
     try:
         module = factory()
     except Exception as err:
         raise GauntletError(f"model {text!r}: the factory raised {type(err).__name__}: {err}") from err
-    if not _torch_module(module):
+    if not is_torch_module(module):
         raise GauntletError(f"model {text!r}: the factory returned {type(module).__name__}, not a torch.nn.Module")
     from generators.load.torch import load_torch
 
@@ -113,48 +68,6 @@ class _Rebuild:
         return load_model(self.spec, self.example)
 
 
-def load_samples(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """`x` (N, ...) and the optional integer labels `y` (N,) of an .npz file (or a bare .npy
-    of x), read without pickle."""
-    path = Path(path)
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise GauntletError(f"samples {path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise GauntletError(f"samples {path}: not a NumPy .npz/.npy file without objects ({err})") from None
-    if isinstance(loaded, np.ndarray):
-        x, y = loaded, None
-    else:
-        with loaded:
-            if "x" not in loaded.files:
-                raise GauntletError(f"samples {path}: needs an array named 'x' (found {', '.join(loaded.files) or 'none'})")
-            try:
-                x = loaded["x"]
-                y = loaded["y"] if "y" in loaded.files else None
-            except ValueError as err:
-                raise GauntletError(f"samples {path}: {err}") from None
-    if x.dtype.kind not in "fiu" or x.ndim < 2:
-        raise GauntletError(f"samples {path}: 'x' must be a numeric array [N, ...], got {x.dtype} {x.shape}")
-    if y is not None and (y.dtype.kind not in "iu" or y.shape != (x.shape[0],)):
-        raise GauntletError(f"samples {path}: 'y' must hold one integer label per sample, got {y.dtype} {y.shape}")
-    return x.astype(np.float64), y
-
-
-def parse_domain(text: str | None) -> tuple[float, float] | None:
-    """`LO,HI` (or `LO:HI`) -> (lo, hi); None stays None."""
-    if text is None or text == "":
-        return None
-    parts = text.replace(":", ",").split(",")
-    try:
-        lo, hi = (float(p) for p in parts)
-    except ValueError:
-        raise GauntletError(f"--domain {text!r}: give two numbers LO,HI (e.g. 0,1)") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise GauntletError(f"--domain {text!r}: needs finite LO < HI")
-    return lo, hi
-
-
 def parse_manipulations(specs: Sequence[str]) -> list[Family]:
     """Manipulation specs such as `brightness:0.2:21`, `occlusion:3:1:0.0`; see parse_family."""
     return [parse_family(spec) for spec in specs]
@@ -170,7 +83,7 @@ def _as_model(model: Any, inputs: np.ndarray) -> LoadedModel:
         if not os.fspath(model).lower().endswith(".onnx"):
             raise GauntletError(f"assert_robust takes an nn.Module, an .onnx path or a LoadedModel, got {model!r}")
         return load_model(model, inputs[:1])
-    if _torch_module(model):
+    if is_torch_module(model):
         from generators.load.torch import load_torch
 
         return load_torch(model, inputs[:1])
