@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from hypothesis import reject
+from hypothesis import note, reject
 from hypothesis import strategies as st
 
 from generators.dtypes import DType
@@ -90,8 +90,24 @@ def graphs(
             limits=Limits(max_dim=max_dim, max_elements=max_elements),
         )
         try:
-            return _generator(options).generate_with(DrawnRandom(draw))  # type: ignore[arg-type]
+            graph = _generator(options).generate_with(DrawnRandom(draw))  # type: ignore[arg-type]
         except GenerationError:
             reject()  # these draws cannot grow a graph (e.g. every choice picks a misfit)
+        _describe_if_final(graph)
+        return graph
 
     return build()
+
+
+def _describe_if_final(graph: Graph) -> None:
+    """On the falsifying example only: the graph as text and a line that rebuilds it exactly."""
+    from hypothesis.control import current_build_context
+    from hypothesis.errors import InvalidArgument
+
+    try:
+        final = current_build_context().is_final
+    except InvalidArgument:  # drawn outside a test (e.g. .example())
+        return
+    if final:
+        note(f"graph ({len(graph.nodes)} operator(s): {', '.join(graph.op_names())}):\n{graph}")
+        note(f"reproduce the graph: generators.ir.graph_from_json({graph.to_json()!r})")
