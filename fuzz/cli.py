@@ -406,6 +406,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no per-sample progress lines")
     p.set_defaults(func=cmd_verify)
 
+    p = sub.add_parser("inputs", help="generate hard inputs for a classifier: adversarial, fooling, ambiguous, corrupted")
+    _add_model_options(p)
+    p.add_argument("--mix", default=None, help="category=count list, e.g. adversarial=50,fooling=10,ambiguous=20,"
+                   "corrupted=50 (the default); parameters as adversarial=50:method=cw (see docs/inputs.md)")
+    p.add_argument("--out", required=True, help="output directory (inputs.npz, inputs.json, a PNG grid per category)")
+    p.set_defaults(func=cmd_inputs)
+
+    p = sub.add_parser("supervise", help="score uncertainty supervisors (max softmax, entropy, DeepGini, MC dropout, "
+                       "Mahalanobis, your own) as AUC-ROC against nominal data, per category of hard inputs")
+    _add_model_options(p)
+    p.add_argument("--train", default=None, help="TRAIN.npz (x, y): nominal training data to fit Mahalanobis on")
+    p.add_argument("--inputs", default=None, help="inputs.npz written by `gauntlet inputs` (instead of --mix)")
+    p.add_argument("--mix", default=None, help="generate this mix instead (default adversarial=50,fooling=10,ambiguous=20,"
+                   "corrupted=50)")
+    p.add_argument("--supervisors", type=_csv, default=None,
+                   help="comma-separated: max_softmax, entropy, deepgini, mc_dropout, mc_dropout_entropy, mahalanobis, "
+                   "or file.py:function / package.module:function (default: every built-in that applies)")
+    p.add_argument("--feature-layer", default=None, help="module / layer whose input Mahalanobis uses (default: the last "
+                   "linear layer's)")
+    p.add_argument("--out", required=True, help="report directory (report.json, report.html, and inputs.npz when generated)")
+    p.set_defaults(func=cmd_supervise)
+
     p = sub.add_parser("backends", help="list the known backends (built-in and entry points) and their availability")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_backends)
@@ -431,6 +453,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return robustness_command(
         args.model, args.data, args.eps, args.norm, args.domain, args.manipulation, args.radius, args.out,
         args.timeout or 60.0, args.quiet,
+    )
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="an .onnx file, or file.py:factory / package.module:factory returning a torch.nn.Module "
+                   "or a Keras model")
+    p.add_argument("--data", required=True, help="SAMPLES.npz with x and integer labels y (the model's accuracy is checked "
+                   "on them first)")
+    p.add_argument("--shape", default=None, help="one sample's shape, e.g. 1,8,8 (default: the data's)")
+    p.add_argument("--bounds", default="0:1", help="range LO:HI of every raw input value (default 0:1)")
+    p.add_argument("--probabilities", action="store_true", help="the model outputs probabilities, not logits")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def cmd_inputs(args: argparse.Namespace) -> int:
+    from generators.inputs.command import inputs_command
+
+    return inputs_command(args.model, args.data, args.out, shape=args.shape, bounds=args.bounds, mix=args.mix,
+                          seed=args.seed, probabilities=args.probabilities, quiet=args.quiet)
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    from generators.inputs.command import supervise_command
+
+    return supervise_command(
+        args.model, args.data, args.out, train=args.train, inputs=args.inputs, mix=args.mix,
+        supervisors=args.supervisors, shape=args.shape, bounds=args.bounds, seed=args.seed,
+        probabilities=args.probabilities, feature_layer=args.feature_layer, quiet=args.quiet,
     )
 
 

@@ -10,6 +10,7 @@ import importlib.util
 import os
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from generators.errors import GauntletError
 
-__all__ = ["is_torch_module", "load_samples", "model_factory", "parse_domain"]
+__all__ = ["import_object", "is_torch_module", "load_samples", "model_factory", "parse_domain"]
 
 
 def is_torch_module(value: Any) -> bool:
@@ -25,41 +26,49 @@ def is_torch_module(value: Any) -> bool:
     return torch is not None and isinstance(value, torch.nn.Module)
 
 
-def model_factory(spec: str) -> Any:
-    """The object a `path/file.py:factory` or `package.module:factory` spec names."""
+def import_object(spec: str, what: str = "object") -> Callable[..., Any]:
+    """The callable a `path/file.py:name` or `package.module:name` spec names (imported, never
+    unpickled); `what` names it in error messages."""
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name.isidentifier():
-        raise GauntletError(
-            f"model {spec!r}: give an .onnx file, `path/file.py:factory` or `package.module:factory` "
-            "(a function returning a torch.nn.Module)"
-        )
+        raise GauntletError(f"{what} {spec!r}: give `path/file.py:name` or `package.module:name`")
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
-            raise GauntletError(f"model {spec!r}: no file {target}")
-        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-        module_name = f"_gauntlet_model_{digest}"
+            raise GauntletError(f"{what} {spec!r}: no file {target}")
+        module_name = "_gauntlet_user_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
         loader_spec = importlib.util.spec_from_file_location(module_name, path)
         if loader_spec is None or loader_spec.loader is None:
-            raise GauntletError(f"model {spec!r}: cannot import {target}")
+            raise GauntletError(f"{what} {spec!r}: cannot import {target}")
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[module_name] = module  # dataclasses and pickling look modules up here
         try:
             loader_spec.loader.exec_module(module)
         except Exception as err:
             del sys.modules[module_name]
-            raise GauntletError(f"model {spec!r}: importing {target} failed: {type(err).__name__}: {err}") from err
+            raise GauntletError(f"{what} {spec!r}: importing {target} failed: {type(err).__name__}: {err}") from err
     else:
         if not all(part.isidentifier() for part in target.split(".")):
-            raise GauntletError(f"model {spec!r}: {target!r} is neither a .py file nor a module name")
+            raise GauntletError(f"{what} {spec!r}: {target!r} is neither a .py file nor a module name")
         try:
             module = importlib.import_module(target)
         except ImportError as err:
-            raise GauntletError(f"model {spec!r}: cannot import module {target}: {err}") from err
-    factory = getattr(module, name, None)
-    if not callable(factory):
-        raise GauntletError(f"model {spec!r}: {target} has no function {name}")
-    return factory
+            raise GauntletError(f"{what} {spec!r}: cannot import module {target}: {err}") from err
+    value = getattr(module, name, None)
+    if not callable(value):
+        raise GauntletError(f"{what} {spec!r}: {target} has no function {name}")
+    return value  # type: ignore[no-any-return]
+
+
+def model_factory(spec: str) -> Callable[..., Any]:
+    """The factory a `path/file.py:factory` or `package.module:factory` spec names."""
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name.isidentifier():
+        raise GauntletError(
+            f"model {spec!r}: give an .onnx file, `path/file.py:factory` or `package.module:factory` "
+            "(a function returning the model)"
+        )
+    return import_object(spec, "model")
 
 
 def load_samples(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
