@@ -36,11 +36,19 @@ def _train_torch(model: nn.Module, epochs: int, seed: int) -> nn.Module:
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     xs, ys = torch.from_numpy(x_train), torch.from_numpy(y_train)
     model.train()
-    for _ in range(epochs):
-        for batch in torch.randperm(len(xs), generator=generator).split(64):
-            optimiser.zero_grad()
-            nn.functional.cross_entropy(model(xs[batch]), ys[batch]).backward()
-            optimiser.step()
+    # One thread: these tiny batches train several times slower with two threads when other
+    # processes share the cores.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(epochs):
+            for batch in torch.randperm(len(xs), generator=generator).split(64):
+                optimiser.zero_grad()
+                loss: torch.Tensor = nn.functional.cross_entropy(model(xs[batch]), ys[batch])
+                loss.backward()  # type: ignore[no-untyped-call]
+                optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
     return model.eval()
 
 
