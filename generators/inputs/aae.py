@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["AAESettings", "PairAAE", "train_pair_aae", "train_pair_helpers"]
+__all__ = ["AAESettings", "PairAAE", "train_pair_aae"]
 
 LATENT = 2
 
@@ -29,7 +29,6 @@ class AAESettings:
     learning_rate: float = 2e-3
     separation: float = 1.5
     adversarial: float = 0.05
-    blend: float = 1.0
 
     def as_params(self) -> dict[str, object]:
         return {
@@ -39,7 +38,6 @@ class AAESettings:
             "learning_rate": self.learning_rate,
             "separation": self.separation,
             "adversarial": self.adversarial,
-            "blend": self.blend,
         }
 
 
@@ -58,7 +56,9 @@ class PairAAE(nn.Module):
     the class's prior mode. Class 0 of the pair sits at (-separation, 0), class 1 at
     (+separation, 0)."""
 
-    def __init__(self, input_shape: Sequence[int], bounds: tuple[float, float], settings: AAESettings) -> None:
+    def __init__(
+        self, input_shape: Sequence[int], bounds: tuple[float, float], settings: AAESettings
+    ) -> None:
         super().__init__()
         self.input_shape = tuple(int(d) for d in input_shape)
         self.bounds = (float(bounds[0]), float(bounds[1]))
@@ -125,39 +125,34 @@ def train_pair_aae(
     sides = torch.from_numpy(np.asarray(side, dtype=np.int64))
     targets = model.unit(xs).clamp(0.0, 1.0)
     modes: torch.Tensor = model.modes  # type: ignore[assignment]
-    autoencoder = torch.optim.Adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=settings.learning_rate)
+    autoencoder = torch.optim.Adam(
+        [*model.encoder.parameters(), *model.decoder.parameters()], lr=settings.learning_rate
+    )
     critic = torch.optim.Adam(model.discriminator.parameters(), lr=settings.learning_rate)
     model.train()
     reconstruction = discriminated = 0.0
     for _ in range(settings.epochs):
-        for batch in torch.randperm(len(xs), generator=generator).split(settings.batch):
+        for batch in torch.split(torch.randperm(len(xs), generator=generator), settings.batch):
             code = model.encode(xs[batch])
             label = sides[batch]
             # the critic learns prior draws (real) from codes (fake), each conditioned on its class
             prior = modes[label] + torch.randn(code.shape, generator=generator)
             real, fake = model._judge(prior, label), model._judge(code.detach(), label)
-            loss_d = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
-                fake, torch.zeros_like(fake)
-            )
+            loss_d = F.binary_cross_entropy_with_logits(
+                real, torch.ones_like(real)
+            ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
             critic.zero_grad()
-            loss_d.backward()
+            torch.autograd.backward(loss_d)
             critic.step()
             # reconstruction plus fooling the critic moves each class's codes onto its own mode
-            loss_r = F.binary_cross_entropy_with_logits(model.decode_logits(code), targets[batch], reduction="sum") / len(batch)
+            loss_r = F.binary_cross_entropy_with_logits(
+                model.decode_logits(code), targets[batch], reduction="sum"
+            ) / len(batch)
             fool = model._judge(code, label)
             loss_g = F.binary_cross_entropy_with_logits(fool, torch.ones_like(fool))
             loss = loss_r + settings.adversarial * targets.shape[1] * loss_g
-            if settings.blend > 0:
-                # codes on the segment between two samples decode to the same blend of the two
-                # inputs, so the space between the class modes changes gradually, not in a jump
-                partner = torch.randperm(len(batch), generator=generator)
-                mix = torch.rand(len(batch), 1, generator=generator)
-                z_mix = (1 - mix) * code + mix * code[partner]
-                t_mix = (1 - mix) * targets[batch] + mix * targets[batch][partner]
-                loss_b = F.binary_cross_entropy_with_logits(model.decode_logits(z_mix), t_mix, reduction="sum") / len(batch)
-                loss = loss + settings.blend * loss_b
             autoencoder.zero_grad()
-            loss.backward()
+            torch.autograd.backward(loss)
             autoencoder.step()
             reconstruction, discriminated = loss_r.item() / targets.shape[1], loss_d.item()
     model.eval()
@@ -166,46 +161,9 @@ def train_pair_aae(
         drift = [float((codes[sides == s].mean(0) - modes[s]).norm()) for s in (0, 1)]
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    return model, {"reconstruction": reconstruction, "discriminator": discriminated, "drift_a": drift[0], "drift_b": drift[1]}
-
-
-def train_pair_helpers(
-    x: np.ndarray,
-    side: np.ndarray,
-    bounds: tuple[float, float],
-    count: int,
-    epochs: int,
-    generator: torch.Generator,
-) -> list[nn.Module]:
-    """`count` small two-class classifiers on the pair's samples (inputs scaled to [0, 1] and
-    flattened; one logit, positive for the pair's second class), each from its own initial
-    weights and batch order. They are a second opinion on ambiguity that does not share the
-    label model's idiosyncrasies: a point where they and the label model all split evenly is
-    more likely ambiguous to any model."""
-    low, high = bounds
-    xs = torch.from_numpy(((np.asarray(x, dtype=np.float32) - low) / (high - low)).reshape(len(x), -1))
-    target = torch.from_numpy(np.asarray(side, dtype=np.float32))
-    helpers: list[nn.Module] = []
-    for _ in range(count):
-        net = _mlp([xs.shape[1], 32, 1])
-        with torch.no_grad():
-            for parameter in net.parameters():
-                if parameter.ndim > 1:
-                    bound = 1.0 / np.sqrt(parameter.shape[1])
-                    parameter.copy_((torch.rand(parameter.shape, generator=generator) * 2 - 1) * bound)
-                else:
-                    parameter.zero_()
-        optimiser = torch.optim.Adam(net.parameters(), lr=3e-3, weight_decay=1e-3)
-        for _ in range(epochs):
-            for batch in torch.randperm(len(xs), generator=generator).split(32):
-                # input noise keeps the helpers smooth between the classes, not only on the data
-                noisy = xs[batch] + 0.1 * torch.randn(xs[batch].shape, generator=generator)
-                loss = F.binary_cross_entropy_with_logits(net(noisy).squeeze(1), target[batch])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-        net.eval()
-        for parameter in net.parameters():
-            parameter.requires_grad_(False)
-        helpers.append(net)
-    return helpers
+    return model, {
+        "reconstruction": reconstruction,
+        "discriminator": discriminated,
+        "drift_a": drift[0],
+        "drift_b": drift[1],
+    }

@@ -8,14 +8,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from generators.errors import GauntletError
-from generators.inputs.aae import AAESettings, PairAAE, train_pair_aae, train_pair_helpers
+from generators.inputs.aae import AAESettings, PairAAE, train_pair_aae
 from generators.inputs.adapter import ModelAdapter
 from generators.inputs.result import HardInputs
 
@@ -35,20 +35,32 @@ def confused_pairs(adapter: ModelAdapter, x: np.ndarray, y: np.ndarray, count: i
     mean = np.zeros((adapter.num_classes, adapter.num_classes))
     for c in present:
         mean[c] = probabilities[labels == c].mean(axis=0)
-    scored = sorted(((mean[a, b] + mean[b, a], a, b) for a, b in itertools.combinations(present, 2)), key=lambda t: -t[0])
+    scored = sorted(
+        ((mean[a, b] + mean[b, a], a, b) for a, b in itertools.combinations(present, 2)), key=lambda t: -t[0]
+    )
     return [(a, b) for _, a, b in scored[:count]]
 
 
-def _pairs(adapter: ModelAdapter, x: np.ndarray, labels: np.ndarray, pairs: Sequence[Sequence[int]] | str | None, default: int) -> list[Pair]:
+def _pairs(
+    adapter: ModelAdapter,
+    x: np.ndarray,
+    labels: np.ndarray,
+    pairs: Sequence[Sequence[int]] | str | None,
+    default: int,
+) -> list[Pair]:
     classes = adapter.num_classes
     if pairs is None:
         chosen = confused_pairs(adapter, x, labels, default)
         if not chosen:
-            raise GauntletError(f"no two classes have {MIN_PER_CLASS} or more samples each; give more samples")
+            raise GauntletError(
+                f"no two classes have {MIN_PER_CLASS} or more samples each; give more samples"
+            )
         return chosen
     if isinstance(pairs, str):
         if pairs != "all":
-            raise GauntletError(f"pairs={pairs!r}: give a list of (a, b) class pairs, 'all', or None for the most confused")
+            raise GauntletError(
+                f"pairs={pairs!r}: give a list of (a, b) class pairs, 'all', or None for the most confused"
+            )
         present = [c for c in range(classes) if (labels == c).sum() >= MIN_PER_CLASS]
         return list(itertools.combinations(present, 2))
     result: list[Pair] = []
@@ -60,10 +72,14 @@ def _pairs(adapter: ModelAdapter, x: np.ndarray, labels: np.ndarray, pairs: Sequ
             raise GauntletError(f"pair ({a}, {b}) names one class twice; an ambiguous input needs two")
         for c in (a, b):
             if not 0 <= c < classes:
-                raise GauntletError(f"class {c} in pair ({a}, {b}) is outside the model's classes 0..{classes - 1}")
+                raise GauntletError(
+                    f"class {c} in pair ({a}, {b}) is outside the model's classes 0..{classes - 1}"
+                )
             count = int((labels == c).sum())
             if count < MIN_PER_CLASS:
-                raise GauntletError(f"class {c} has {count} samples; the pair autoencoder needs at least {MIN_PER_CLASS}")
+                raise GauntletError(
+                    f"class {c} has {count} samples; the pair autoencoder needs at least {MIN_PER_CLASS}"
+                )
         if (a, b) not in result and (b, a) not in result:
             result.append((a, b))
     if not result:
@@ -76,8 +92,11 @@ def _seed(seed: int, a: int, b: int) -> int:
     return int(np.random.SeedSequence([seed, a, b]).generate_state(1)[0])
 
 
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
 def _search(
-    adapter: ModelAdapter,
+    views: Sequence[Forward],
     aae: PairAAE,
     a: int,
     b: int,
@@ -86,26 +105,23 @@ def _search(
     step_size: float,
     prior_weight: float,
     jitter: float,
-    helpers: Sequence[torch.nn.Module],
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """Move latent codes toward points the label model splits evenly between a and b while the
-    pair keeps most of the probability; a prior term keeps codes where the decoder was trained.
-    The balance is asked of a small neighbourhood (jittered copies), not a single knife-edge
-    point, so the decoded input is ambiguous rather than balanced on the model's boundary alone."""
+    """Move latent codes toward points every view (the label model and any reference models)
+    splits evenly between a and b while the pair keeps most of the probability;
+    a prior term keeps codes where the decoder was trained. The balance is asked of a small
+    neighbourhood (a jittered copy), not a single knife-edge point."""
     z = start.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=step_size)
     for _ in range(steps):
         noise = jitter * torch.randn(z.shape, generator=generator)
-        points = torch.cat([z, z + noise])
-        decoded = aae.decode(points)
-        log_p = torch.log_softmax(adapter.forward(decoded), dim=1)
-        balance = (log_p[:, a] - log_p[:, b]) ** 2
-        unit = aae.unit(decoded)
-        for helper in helpers:
-            balance = balance + helper(unit).squeeze(1) ** 2
-        pair_mass = -torch.logsumexp(log_p[:, [a, b]], dim=1)
-        loss = (balance + pair_mass).sum() - prior_weight * aae.prior_log_density(z).sum()
+        decoded = aae.decode(torch.cat([z, z + noise]))
+        loss = -prior_weight * aae.prior_log_density(z).sum()
+        for view in views:
+            log_p = torch.log_softmax(view(decoded), dim=1)
+            balance = (log_p[:, a] - log_p[:, b]) ** 2
+            pair_mass = -torch.logsumexp(log_p[:, [a, b]], dim=1)
+            loss = loss + (balance + pair_mass).sum() / len(views)
         # gradient w.r.t. the codes only: the user's model must not accumulate .grad
         (grad,) = torch.autograd.grad(loss, z)
         optimiser.zero_grad()
@@ -130,8 +146,8 @@ def ambiguous(
     step_size: float = 0.05,
     prior_weight: float = 0.1,
     jitter: float = 0.15,
-    helpers: int = 2,
-    helper_epochs: int = 30,
+    references: Sequence[ModelAdapter] = (),
+    reference_gap: float = 0.3,
     default_pairs: int = 5,
     settings: AAESettings | None = None,
 ) -> HardInputs:
@@ -141,24 +157,39 @@ def ambiguous(
     pair's samples, `candidates` codes (default 4 * per_pair) between the two class modes are
     moved `steps` Adam steps of `step_size`, and a decoded input is kept when the model's top two
     classes are exactly the pair, |p_a - p_b| / (p_a + p_b) < `gap` and p_a + p_b >= `mass`
-    (re-verified on the returned float32 inputs). Labels are 0.5 / 0.5 on the pair."""
+    (re-verified on the returned float32 inputs). `references`: further models that must each
+    also put the pair on top with a split below `reference_gap` (inputs ambiguous to all of
+    them; they join the search too). `epochs` overrides `settings.epochs`. Labels are 0.5 / 0.5
+    on the pair; `params["pair_of_input"]` names each input's pair."""
     xs = adapter.as_batch(x)
     labels = np.asarray(y).reshape(-1).astype(np.int64)
     if len(labels) != len(xs):
         raise GauntletError(f"{len(xs)} samples but {len(labels)} labels")
     if per_pair < 1 or steps < 0 or epochs < 1:
-        raise GauntletError(f"per_pair ({per_pair}) and epochs ({epochs}) must be at least 1, steps ({steps}) at least 0")
+        raise GauntletError(
+            f"per_pair ({per_pair}) and epochs ({epochs}) must be at least 1, steps ({steps}) at least 0"
+        )
     if not 0.0 < gap <= 1.0 or not 0.0 <= mass <= 1.0:
         raise GauntletError(f"gap ({gap}) must be in (0, 1] and mass ({mass}) in [0, 1]")
     low, high = adapter.bounds
     if len(xs) and (xs.min() < low - 1e-6 or xs.max() > high + 1e-6):
-        raise GauntletError(f"the samples span [{xs.min():.4g}, {xs.max():.4g}], outside the bounds [{low:.4g}, {high:.4g}]")
+        raise GauntletError(
+            f"the samples span [{xs.min():.4g}, {xs.max():.4g}], outside the bounds [{low:.4g}, {high:.4g}]"
+        )
     chosen = _pairs(adapter, xs, labels, pairs, default_pairs)
     base = settings if settings is not None else AAESettings()
     aae_settings = dataclasses.replace(base, epochs=epochs)
     tries = candidates if candidates is not None else 4 * per_pair
     if tries < 1:
         raise GauntletError(f"candidates ({tries}) must be at least 1")
+
+    for reference in references:
+        if reference.input_shape != adapter.input_shape or reference.num_classes != adapter.num_classes:
+            raise GauntletError(
+                f"reference {reference.description} takes {reference.input_shape} with {reference.num_classes} classes; "
+                f"the label model takes {adapter.input_shape} with {adapter.num_classes}"
+            )
+    views: list[Forward] = [adapter.forward, *(r.forward for r in references)]
 
     kept_x: list[np.ndarray] = []
     kept_pairs: list[Pair] = []
@@ -168,22 +199,24 @@ def ambiguous(
         generator = torch.Generator().manual_seed(_seed(seed, a, b))
         member = (labels == a) | (labels == b)
         side = (labels[member] == b).astype(np.int64)
-        aae, losses = train_pair_aae(xs[member], side, adapter.input_shape, adapter.bounds, aae_settings, generator)
-        # starting codes spread between the two modes, where the decoder blends the classes
+        aae, losses = train_pair_aae(
+            xs[member], side, adapter.input_shape, adapter.bounds, aae_settings, generator
+        )
+        # starting codes spread between the two modes, where the decoder passes from one class to the other
         spread = aae_settings.separation
         start = torch.stack(
-            [(torch.rand(tries, generator=generator) * 2 - 1) * spread, torch.randn(tries, generator=generator)], dim=1
+            [
+                (torch.rand(tries, generator=generator) * 2 - 1) * spread,
+                torch.randn(tries, generator=generator),
+            ],
+            dim=1,
         )
-        helper_models = train_pair_helpers(xs[member], side, adapter.bounds, helpers, helper_epochs, generator)
-        z = _search(adapter, aae, a, b, start, steps, step_size, prior_weight, jitter, helper_models, generator)
+        z = _search(views, aae, a, b, start, steps, step_size, prior_weight, jitter, generator)
         with torch.no_grad():
             decoded = adapter.clip(aae.decode(z)).numpy().astype(np.float32)
         ok = _balanced(adapter.probabilities(decoded), a, b, gap, mass)
-        if helper_models:
-            with torch.no_grad():
-                unit = aae.unit(torch.from_numpy(decoded))
-                helper_p = torch.cat([torch.sigmoid(h(unit)) for h in helper_models], dim=1).numpy()
-            ok &= (np.abs(2 * helper_p - 1) < gap).all(axis=1)
+        for reference in references:
+            ok &= _balanced(reference.probabilities(decoded), a, b, reference_gap, mass)
         keep = np.flatnonzero(ok)[:per_pair]
         kept_x.append(decoded[keep])
         kept_pairs.extend([(a, b)] * len(keep))
@@ -203,7 +236,10 @@ def ambiguous(
     out = np.ascontiguousarray(out, dtype=np.float32)
     predicted = adapter.probabilities(out) if len(out) else np.zeros((0, adapter.num_classes))
     # re-verify on exactly what is returned; drop anything that no longer passes
-    final = np.array([_balanced(predicted[i : i + 1], a, b, gap, mass)[0] for i, (a, b) in enumerate(kept_pairs)], dtype=bool)
+    final = np.array(
+        [_balanced(predicted[i : i + 1], a, b, gap, mass)[0] for i, (a, b) in enumerate(kept_pairs)],
+        dtype=bool,
+    )
     soft = np.zeros((len(out), adapter.num_classes))
     for i, (a, b) in enumerate(kept_pairs):
         soft[i, a] = soft[i, b] = 0.5
@@ -228,8 +264,8 @@ def ambiguous(
             "step_size": step_size,
             "prior_weight": prior_weight,
             "jitter": jitter,
-            "helpers": helpers,
-            "helper_epochs": helper_epochs,
+            "references": [r.description for r in references],
+            "reference_gap": reference_gap,
             "aae": aae_settings.as_params(),
             "per_pair_report": report,
             "attempted": tries * len(chosen),

@@ -132,8 +132,12 @@ def _take(h: HardInputs, rows: np.ndarray, source: np.ndarray | None = None) -> 
     src = h.source[rows]
     if source is not None:
         src = np.where(src >= 0, source[np.clip(src, 0, None)], -1)
+    # Per-row parameters (a pair or target class per input, CW's c) follow their rows.
+    params = {k: [v[int(r)] for r in rows] if isinstance(v, list) and len(v) == len(h) else v
+              for k, v in h.params.items()}
     return replace(
         h,
+        params=params,
         x=h.x[rows],
         source=src,
         labels=None if h.labels is None else h.labels[rows],
