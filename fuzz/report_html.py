@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from generators.errors import GauntletError
+from generators.reports import as_list, as_map, as_number
 
 __all__ = ["SCHEMA_VERSION", "render_html", "write_html"]
 
@@ -69,15 +70,15 @@ def render_html(report: Mapping[str, Any]) -> str:
         raise GauntletError(
             f"report schema {schema!r} is not supported (this Gauntlet renders schema {SCHEMA_VERSION})"
         )
-    campaign = _map(report.get("campaign"))
+    campaign = as_map(report.get("campaign"))
     title = f"Gauntlet campaign {_text(campaign.get('out'), 'report')}"
     body = [
-        _header(campaign, _map(report.get("totals"))),
-        _plots(_list(report.get("timeline"))),
-        _operators(_list(report.get("operators"))),
-        _matrix(_map(report.get("matrix"))),
-        _bugs(_list(report.get("bugs"))),
-        _internal_failures(_list(report.get("internal_failures"))),
+        _header(campaign, as_map(report.get("totals"))),
+        _plots(as_list(report.get("timeline"))),
+        _operators(as_list(report.get("operators"))),
+        _matrix(as_map(report.get("matrix"))),
+        _bugs(as_list(report.get("bugs"))),
+        _internal_failures(as_list(report.get("internal_failures"))),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -104,22 +105,14 @@ def write_html(report: Mapping[str, Any], path: Path) -> None:
 # --- reading the dict defensively: a report from an older or interrupted run may lack fields ---
 
 
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, Sequence) and not isinstance(value, str | bytes) else []
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or abs(value) > 1e300:
-        return None  # huge JSON integers would overflow float()
-    return float(value) if math.isfinite(value) else None
 
 
 def _int(value: Any) -> int:
-    number = _num(value)
+    number = as_number(value)
     return int(number) if number is not None else 0
 
 
@@ -133,14 +126,14 @@ def _e(value: Any, default: str = "") -> str:
 
 
 def _strings(value: Any) -> list[str]:
-    return [str(item) for item in _list(value)]
+    return [str(item) for item in as_list(value)]
 
 
 # --- formatting ---
 
 
 def _count(value: Any) -> str:
-    number = _num(value)
+    number = as_number(value)
     if number is None:
         return "-"
     return f"{int(number):,}" if number == int(number) else f"{number:,.1f}"
@@ -157,7 +150,7 @@ def _compact(value: float) -> str:
 
 
 def _duration(seconds: Any) -> str:
-    number = _num(seconds)
+    number = as_number(seconds)
     if number is None:
         return "-"
     if number < 60:
@@ -203,11 +196,11 @@ def _tile(label: str, value: str, alert: bool = False) -> str:
 def _header(campaign: Mapping[str, Any], totals: Mapping[str, Any]) -> str:
     status = _text(campaign.get("status"), "unknown")
     colour = _STATUS_COLOURS.get(status, "#667085")
-    valid = _num(totals.get("valid_pct"))
-    rate = _num(totals.get("tests_per_s"))
+    valid = as_number(totals.get("valid_pct"))
+    rate = as_number(totals.get("tests_per_s"))
     unique = _int(totals.get("unique_bugs"))
     internal = _int(totals.get("internal_failures"))
-    ops_total = _num(totals.get("ops_total"))
+    ops_total = as_number(totals.get("ops_total"))
     ops = f"{_count(totals.get('ops_covered'))} / {_count(ops_total)}" if ops_total is not None else "-"
     tiles = [
         _tile("tests", _count(totals.get("tests"))),
@@ -219,7 +212,7 @@ def _header(campaign: Mapping[str, Any], totals: Mapping[str, Any]) -> str:
         _tile("internal failures", _count(internal), alert=internal > 0),
         _tile("elapsed", _e(_duration(campaign.get("elapsed_s")))),
     ]
-    versions, ray = _map(campaign.get("versions")), campaign.get("ray")
+    versions, ray = as_map(campaign.get("versions")), campaign.get("ray")
     backends = _strings(campaign.get("backends")) or [str(name) for name in versions]
     backend_rows = "".join(
         f"<tr><td><code>{_e(name)}</code></td><td>{_e(versions.get(name, '-'))}</td></tr>"
@@ -233,7 +226,7 @@ def _header(campaign: Mapping[str, Any], totals: Mapping[str, Any]) -> str:
         ("ray", _e("no" if ray is None else ray if isinstance(ray, str) else _json(ray))),
     ]
     fact_text = " &middot; ".join(f'<span class="muted">{k}</span> {v}' for k, v in facts)
-    options = _map(campaign.get("options"))
+    options = as_map(campaign.get("options"))
     option_rows = "".join(
         f"<tr><td><code>{_e(key)}</code></td><td><code>{_e(_json(value))}</code></td></tr>"
         for key, value in options.items()
@@ -246,7 +239,7 @@ def _header(campaign: Mapping[str, Any], totals: Mapping[str, Any]) -> str:
     ]
     if campaign.get("command"):
         parts.append(f'<p><span class="muted">command</span> <code>{_e(campaign["command"])}</code></p>')
-    parts += [f'<div class="tiles">{"".join(tiles)}</div>', _verdict_bar(_map(totals.get("verdicts")))]
+    parts += [f'<div class="tiles">{"".join(tiles)}</div>', _verdict_bar(as_map(totals.get("verdicts")))]
     if backend_rows:
         parts.append(
             f"<table><thead><tr><th>backend</th><th>version</th></tr></thead><tbody>{backend_rows}</tbody></table>"
@@ -424,8 +417,8 @@ def _thin(points: list[tuple[float, float]], step: bool, limit: int = 600) -> li
 def _samples(timeline: list[Any], key: str, origin: bool = False) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     for sample in timeline:
-        sample = _map(sample)
-        t, v = _num(sample.get("t")), _num(sample.get(key))
+        sample = as_map(sample)
+        t, v = as_number(sample.get("t")), as_number(sample.get(key))
         if t is not None and v is not None:
             out.append((max(t, 0.0), max(v, 0.0)))
     return [(0.0, 0.0), *out] if origin and out and min(out)[0] > 0 else out
@@ -455,7 +448,7 @@ def _plots(timeline: list[Any]) -> str:
 def _operators(operators: list[Any]) -> str:
     """A grid of one square per catalog operator: grey untested, green tested (darker with
     more tests), red when some test of it was a bug; hover shows the name and counts."""
-    rows = [_map(op) for op in operators]
+    rows = [as_map(op) for op in operators]
     if not rows:
         return '<section><h2>Operator coverage</h2><p class="muted">No operator data.</p></section>'
     max_tests = max((_int(r.get("tests")) for r in rows), default=0)
@@ -514,7 +507,7 @@ def _matrix(matrix: Mapping[str, Any]) -> str:
     backends, symptoms = _strings(matrix.get("backends")), _strings(matrix.get("symptoms"))
     if not backends or not symptoms:
         return '<section><h2>Unique bugs by backend and symptom</h2><p class="muted">No bugs to tabulate.</p></section>'
-    counts = _list(matrix.get("counts"))
+    counts = as_list(matrix.get("counts"))
     grid = [[_int(_cell(counts, i, j)) for j in range(len(symptoms))] for i in range(len(backends))]
     top = max((v for row in grid for v in row), default=0)
     head = "".join(f"<th>{_e(s)}</th>" for s in symptoms)
@@ -536,7 +529,7 @@ def _matrix(matrix: Mapping[str, Any]) -> str:
 
 
 def _cell(counts: list[Any], i: int, j: int) -> Any:
-    row = _list(counts[i]) if i < len(counts) else []
+    row = as_list(counts[i]) if i < len(counts) else []
     return row[j] if j < len(row) else 0
 
 
@@ -548,7 +541,7 @@ def _anchor(bug_id: str) -> str:
 
 
 def _bugs(bugs: list[Any]) -> str:
-    rows = [_map(b) for b in bugs]
+    rows = [as_map(b) for b in bugs]
     if not rows:
         return "<section><h2>Bugs</h2><p><strong>No bugs found.</strong></p></section>"
     index = "".join(
@@ -572,7 +565,7 @@ def _short(text: str, limit: int = 110) -> str:
 
 def _bug_card(bug: Mapping[str, Any], index: int) -> str:
     bug_id = _text(bug.get("id"), str(index))
-    reduction = _map(bug.get("reduction"))
+    reduction = as_map(bug.get("reduction"))
     if reduction:
         before, after = _count(reduction.get("nodes_before")), _count(reduction.get("nodes_after"))
         complete = reduction.get("complete")
@@ -615,7 +608,7 @@ def _bug_card(bug: Mapping[str, Any], index: int) -> str:
 
 
 def _internal_failures(failures: list[Any]) -> str:
-    rows = [_map(f) for f in failures]
+    rows = [as_map(f) for f in failures]
     if not rows:
         return ""
     body = "".join(

@@ -5,14 +5,14 @@ to the originals. Pure rendering: reads no files, links nothing external, escape
 
 from __future__ import annotations
 
-import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from generators.png import data_uri
+from generators.reports import as_list, as_map, as_number, escape
 
 __all__ = ["render_html"]
 
@@ -46,32 +46,22 @@ summary{cursor:pointer;color:#1f6fb4}
 """
 
 
-def _e(value: Any, default: str = "-") -> str:
-    return html.escape(default if value is None else str(value), quote=True)
 
 
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, Sequence) and not isinstance(value, str | bytes) else []
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or abs(value) > 1e300:
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _fmt(value: Any, spec: str = ".4g") -> str:
-    number = _num(value)
+    number = as_number(value)
     return "-" if number is None else format(number, spec)
 
 
 def _badge(status: Any) -> str:
     colour = _STATUS_COLOURS.get(str(status), _BLUE)
-    return f'<span class="badge" style="background:{colour}">{_e(status)}</span>'
+    return f'<span class="badge" style="background:{colour}">{escape(status)}</span>'
 
 
 def _pixels(flat: np.ndarray, image: Mapping[str, Any], lo: float, hi: float) -> np.ndarray:
@@ -90,12 +80,12 @@ def _images(original: Any, changed: Any, image: Mapping[str, Any], domain: Any) 
         size = int(image["channels"]) * int(image["height"]) * int(image["width"])
     except (KeyError, TypeError, ValueError):
         return ""
-    a = np.array([_num(v) if _num(v) is not None else np.nan for v in _list(original)], dtype=np.float64)
-    b = np.array([_num(v) if _num(v) is not None else np.nan for v in _list(changed)], dtype=np.float64)
+    a = np.array([as_number(v) if as_number(v) is not None else np.nan for v in as_list(original)], dtype=np.float64)
+    b = np.array([as_number(v) if as_number(v) is not None else np.nan for v in as_list(changed)], dtype=np.float64)
     if a.size != size or b.size != size:
         return ""
-    bounds = _list(domain)
-    if len(bounds) == 2 and _num(bounds[0]) is not None and _num(bounds[1]) is not None:
+    bounds = as_list(domain)
+    if len(bounds) == 2 and as_number(bounds[0]) is not None and as_number(bounds[1]) is not None:
         lo, hi = float(bounds[0]), float(bounds[1])
     else:
         both = np.concatenate([a, b])
@@ -108,7 +98,7 @@ def _images(original: Any, changed: Any, image: Mapping[str, Any], domain: Any) 
         (_pixels(diff, image, 0.0, top if top > 0 else 1.0), f"|difference| (max {top:.3g})"),
     ]
     parts = [
-        f'<figure><img src="{data_uri(p)}" alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>'
+        f'<figure><img src="{data_uri(p)}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'
         for p, caption in figures
     ]
     return f'<div class="pair">{"".join(parts)}</div>'
@@ -160,7 +150,7 @@ def _histogram(radii: list[float], norm: str) -> str:
                    f'fill="#4a5261">{i * width_bin:.4g}</text>')
     out.append(f'<path d="M{left:.0f},{top_px:.0f}V{top_px + ph:.0f}H{left + pw:.0f}" fill="none" stroke="#4a5261"/>')
     out.append(f'<text x="{left + pw / 2:.0f}" y="{h - 8:.0f}" font-size="12" text-anchor="middle" '
-               f'fill="#4a5261">certified {_e(norm)} radius (lower bound)</text>')
+               f'fill="#4a5261">certified {escape(norm)} radius (lower bound)</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -170,12 +160,12 @@ def _histogram(radii: list[float], norm: str) -> str:
 
 def _tile(label: str, value: Any, alert: bool = False) -> str:
     cls = "tile alert" if alert else "tile"
-    return f'<div class="{cls}"><div class="v">{_e(value)}</div><div class="k">{_e(label)}</div></div>'
+    return f'<div class="{cls}"><div class="v">{escape(value)}</div><div class="k">{escape(label)}</div></div>'
 
 
 def _header(report: Mapping[str, Any]) -> str:
-    model, prop, totals = _map(report.get("model")), _map(report.get("property")), _map(report.get("totals"))
-    seconds = _num(totals.get("seconds"))
+    model, prop, totals = as_map(report.get("model")), as_map(report.get("property")), as_map(report.get("totals"))
+    seconds = as_number(totals.get("seconds"))
     tiles = [
         _tile("samples", totals.get("samples", 0)),
         _tile("verified", totals.get("verified", 0)),
@@ -184,23 +174,23 @@ def _header(report: Mapping[str, Any]) -> str:
         _tile("misclassified", totals.get("misclassified", 0), alert=bool(totals.get("misclassified"))),
         _tile("time", "-" if seconds is None else f"{seconds:.1f} s"),
     ]
-    domain = _list(prop.get("domain"))
+    domain = as_list(prop.get("domain"))
     facts = [
-        ("model", f"<code>{_e(model.get('description'))}</code>"),
-        ("input / output", f"{_e(model.get('input_shape'))} &rarr; {_e(model.get('output_shape'))}"),
-        ("property", f"{_e(prop.get('norm'))} ball, eps {_fmt(prop.get('eps'), 'g')}"
+        ("model", f"<code>{escape(model.get('description'))}</code>"),
+        ("input / output", f"{escape(model.get('input_shape'))} &rarr; {escape(model.get('output_shape'))}"),
+        ("property", f"{escape(prop.get('norm'))} ball, eps {_fmt(prop.get('eps'), 'g')}"
          + (f", domain [{_fmt(domain[0], 'g')}, {_fmt(domain[1], 'g')}]" if len(domain) == 2 else "")
-         + (f", margin {_fmt(prop.get('margin'), 'g')}" if _num(prop.get("margin")) else "")),
+         + (f", margin {_fmt(prop.get('margin'), 'g')}" if as_number(prop.get("margin")) else "")),
         ("timeout per sample", f"{_fmt(prop.get('timeout_per_sample'), 'g')} s"),
-        ("manipulations", ", ".join(f"<code>{_e(_map(m).get('spec'))}</code>" for m in _list(report.get("manipulations"))) or "-"),
-        ("samples file", f"<code>{_e(report.get('data'))}</code>"),
-        ("created", _e(report.get("created"))),
+        ("manipulations", ", ".join(f"<code>{escape(as_map(m).get('spec'))}</code>" for m in as_list(report.get("manipulations"))) or "-"),
+        ("samples file", f"<code>{escape(report.get('data'))}</code>"),
+        ("created", escape(report.get("created"))),
     ]
     if report.get("command"):
-        facts.append(("command", f"<code>{_e(report.get('command'))}</code>"))
-    dl = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in facts)
+        facts.append(("command", f"<code>{escape(report.get('command'))}</code>"))
+    dl = "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in facts)
     return (
-        f"<header><h1>Robustness of <code>{_e(model.get('description'))}</code></h1>"
+        f"<header><h1>Robustness of <code>{escape(model.get('description'))}</code></h1>"
         f'<div class="tiles">{"".join(tiles)}</div><div class="card"><dl>{dl}</dl></div></header>'
     )
 
@@ -209,9 +199,9 @@ def _radius_section(report: Mapping[str, Any]) -> str:
     if report.get("radius") is not True:
         return ""
     radii = [
-        r for r in (_num(_map(_map(s).get("radius")).get("lower")) for s in _list(report.get("samples"))) if r is not None
+        r for r in (as_number(as_map(as_map(s).get("radius")).get("lower")) for s in as_list(report.get("samples"))) if r is not None
     ]
-    norm = _map(report.get("property")).get("norm", "")
+    norm = as_map(report.get("property")).get("norm", "")
     note = ""
     if radii:
         note = (f"<p>{len(radii)} samples; median certified radius {float(np.median(radii)):.4g}, "
@@ -233,52 +223,52 @@ def _table(samples: list[Mapping[str, Any]], with_radius: bool) -> str:
     rows = []
     for s in samples:
         index = s.get("index")
-        link = f'<a href="#sample-{_e(index)}">{_e(index)}</a>' if _has_example(s) else _e(index)
+        link = f'<a href="#sample-{escape(index)}">{escape(index)}</a>' if _has_example(s) else escape(index)
         cells = (
-            f'<td class="n">{link}</td><td class="n">{_e(s.get("label"))}</td><td class="n">{_e(s.get("predicted"))}</td>'
+            f'<td class="n">{link}</td><td class="n">{escape(s.get("label"))}</td><td class="n">{escape(s.get("predicted"))}</td>'
             f'<td>{_badge(s.get("status"))}</td><td class="n">{_fmt(s.get("seconds"), ".2f")} s</td>'
         )
         if with_radius:
-            cells += f'<td class="n">{_radius_text(_map(s.get("radius")))}</td>'
-        cells += f"<td>{_e(s.get('summary'), '')}</td>"
+            cells += f'<td class="n">{_radius_text(as_map(s.get("radius")))}</td>'
+        cells += f"<td>{escape(s.get('summary'), '')}</td>"
         rows.append(f"<tr>{cells}</tr>")
     return f"<section><h2>Samples</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
 
 
 def _has_example(sample: Mapping[str, Any]) -> bool:
-    if _map(_map(sample.get("ball")).get("counterexample")):
+    if as_map(as_map(sample.get("ball")).get("counterexample")):
         return True
-    return any(_map(_map(m).get("example")) for m in _list(sample.get("manipulations")))
+    return any(as_map(as_map(m).get("example")) for m in as_list(sample.get("manipulations")))
 
 
 def _outputs(y: Any) -> str:
-    values = [_fmt(v) for v in _list(y)]
+    values = [_fmt(v) for v in as_list(y)]
     shown = ", ".join(values[:20]) + (", ..." if len(values) > 20 else "")
-    return f"<code>[{_e(shown)}]</code>"
+    return f"<code>[{escape(shown)}]</code>"
 
 
 def _cards(report: Mapping[str, Any]) -> str:
-    image = _map(report.get("image"))
-    domain = _map(report.get("property")).get("domain")
+    image = as_map(report.get("image"))
+    domain = as_map(report.get("property")).get("domain")
     cards = []
-    for s in (_map(s) for s in _list(report.get("samples"))):
+    for s in (as_map(s) for s in as_list(report.get("samples"))):
         examples = []
-        cex = _map(_map(s.get("ball")).get("counterexample"))
+        cex = as_map(as_map(s.get("ball")).get("counterexample"))
         if cex:
-            examples.append((f"eps-ball counterexample by {_map(s.get('ball')).get('method')} at distance "
+            examples.append((f"eps-ball counterexample by {as_map(s.get('ball')).get('method')} at distance "
                              f"{_fmt(cex.get('distance'))}", cex))
-        for m in (_map(m) for m in _list(s.get("manipulations"))):
-            example = _map(m.get("example"))
+        for m in (as_map(m) for m in as_list(s.get("manipulations"))):
+            example = as_map(m.get("example"))
             if example:
                 examples.append((f"{m.get('spec')}: {m.get('message')}", example))
         if not examples:
             continue
-        parts = [f'<article class="card" id="sample-{_e(s.get("index"))}"><h3>Sample {_e(s.get("index"))} '
-                 f'(label {_e(s.get("label"))}) {_badge(s.get("status"))}</h3>',
+        parts = [f'<article class="card" id="sample-{escape(s.get("index"))}"><h3>Sample {escape(s.get("index"))} '
+                 f'(label {escape(s.get("label"))}) {_badge(s.get("status"))}</h3>',
                  f"<p class=\"muted\">original outputs {_outputs(s.get('output'))}</p>"]
         for title, ex in examples:
-            parts.append(f"<h4>{_e(title)}</h4>")
-            parts.append(f"<p>predicted class {_e(ex.get('predicted'))}; outputs {_outputs(ex.get('y'))}</p>")
+            parts.append(f"<h4>{escape(title)}</h4>")
+            parts.append(f"<p>predicted class {escape(ex.get('predicted'))}; outputs {_outputs(ex.get('y'))}</p>")
             if image:
                 parts.append(_images(s.get("x"), ex.get("x"), image, domain))
             else:
@@ -295,18 +285,18 @@ def _cards(report: Mapping[str, Any]) -> str:
 
 def render_html(report: Mapping[str, Any]) -> str:
     """The whole page for a schema-1 robustness report dict; missing fields render as '-'."""
-    samples = [_map(s) for s in _list(report.get("samples"))]
+    samples = [as_map(s) for s in as_list(report.get("samples"))]
     body = [
         _header(report),
         _radius_section(report),
         _table(samples, report.get("radius") is True),
         _cards(report),
     ]
-    title = f"Gauntlet robustness: {_map(report.get('model')).get('description', 'model')}"
+    title = f"Gauntlet robustness: {as_map(report.get('model')).get('description', 'model')}"
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         + "\n".join(part for part in body if part)
         + '\n<p class="muted"><small>Generated by gauntlet verify from report.json (schema 1).</small></p>\n'
         "</main>\n</body>\n</html>\n"

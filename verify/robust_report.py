@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from generators.errors import GauntletError
+from generators.reports import field_problems
 from verify.manipulations import ManipulationResult
 from verify.robust_html import render_html
 from verify.robustness import RobustnessResult, SampleRecord
@@ -172,21 +173,12 @@ _MANIPULATION: dict[str, tuple[type, ...]] = {
 }
 
 
-def _fields(where: str, value: Any, spec: Mapping[str, tuple[type, ...]], problems: list[str]) -> None:
-    if not isinstance(value, dict):
-        problems.append(f"{where}: expected an object")
-        return
-    for key, types in spec.items():
-        if key not in value:
-            problems.append(f"{where}: missing {key!r}")
-        elif not isinstance(value[key], types) or (isinstance(value[key], bool) and bool not in types):
-            problems.append(f"{where}.{key}: unexpected {type(value[key]).__name__}")
 
 
 def check_report(report: Any) -> None:
     """Raises GauntletError listing every way `report` departs from schema 1."""
     problems: list[str] = []
-    _fields("report", report, _TOP, problems)
+    field_problems("report", report, _TOP, problems)
     if problems:
         raise GauntletError("not a robustness report (schema 1): " + "; ".join(problems))
     if report["schema"] != SCHEMA_VERSION or report["kind"] != KIND:
@@ -201,13 +193,13 @@ def check_report(report: Any) -> None:
     if totals.get("samples") != len(samples):
         problems.append("totals.samples differs from the number of samples")
     for i, sample in enumerate(samples):
-        _fields(f"samples[{i}]", sample, _SAMPLE, problems)
+        field_problems(f"samples[{i}]", sample, _SAMPLE, problems)
         if not isinstance(sample, dict):
             continue
         if sample.get("status") not in STATUSES:
             problems.append(f"samples[{i}].status: {sample.get('status')!r} is not one of {', '.join(STATUSES)}")
         for j, m in enumerate(sample.get("manipulations") or []):
-            _fields(f"samples[{i}].manipulations[{j}]", m, _MANIPULATION, problems)
+            field_problems(f"samples[{i}].manipulations[{j}]", m, _MANIPULATION, problems)
             if isinstance(m, dict) and m.get("status") not in ("robust", "adversarial", "unknown"):
                 problems.append(f"samples[{i}].manipulations[{j}].status: {m.get('status')!r}")
     if problems:

@@ -62,6 +62,22 @@ class ModelAdapter:
             raise AdapterError(f"inputs have shape {x.shape[1:]} per sample; the model takes {self.input_shape}")
         return np.ascontiguousarray(x)
 
+    def labelled_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(`x` as a float32 batch clipped to the bounds, `y` as int64 labels), or an
+        AdapterError when counts, label range or input values do not fit the model."""
+        batch = self.as_batch(x)
+        labels = np.asarray(y).reshape(-1)
+        if len(labels) != len(batch):
+            raise AdapterError(f"{len(batch)} samples but {len(labels)} labels")
+        if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise AdapterError(f"labels span {labels.min()}..{labels.max()}; the model has {self.num_classes} classes")
+        low, high = self.bounds
+        if len(batch) and (batch.min() < low - 1e-6 or batch.max() > high + 1e-6):
+            raise AdapterError(
+                f"inputs span [{batch.min():.4g}, {batch.max():.4g}], outside the model's bounds [{low:.4g}, {high:.4g}]"
+            )
+        return np.clip(batch, low, high).astype(np.float32), labels.astype(np.int64)
+
     def logits(self, x: np.ndarray, batch: int = 512) -> np.ndarray:
         return self._batched(self.forward, x, batch)
 

@@ -27,23 +27,6 @@ _CHUNK = 256
 # --- shared pieces ---------------------------------------------------------------------------
 
 
-def _prepare(adapter: ModelAdapter, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    batch = adapter.as_batch(x)
-    labels = np.asarray(y).reshape(-1)
-    if len(labels) != len(batch):
-        raise GauntletError(f"{len(batch)} samples but {len(labels)} labels")
-    if len(labels) and (labels.min() < 0 or labels.max() >= adapter.num_classes):
-        raise GauntletError(
-            f"labels span {labels.min()}..{labels.max()}; the model has {adapter.num_classes} classes"
-        )
-    low, high = adapter.bounds
-    if len(batch) and (batch.min() < low - 1e-6 or batch.max() > high + 1e-6):
-        raise GauntletError(
-            f"inputs span [{batch.min():.4g}, {batch.max():.4g}], outside the model's bounds [{low:.4g}, {high:.4g}]"
-        )
-    return np.clip(batch, low, high).astype(np.float32), labels.astype(np.int64)
-
-
 def _check_ball(eps: float, norm: str) -> None:
     if norm not in NORMS:
         raise GauntletError(f"unknown norm {norm!r}; one of {', '.join(NORMS)}")
@@ -181,7 +164,7 @@ def fgsm(
     """One gradient step of size eps (the sign for L-inf, the normalized gradient for L2) from
     each correctly classified sample (Goodfellow et al.)."""
     _check_ball(eps, norm)
-    x, y = _prepare(adapter, x, y)
+    x, y = adapter.labelled_batch(x, y)
     attacked = _correct(adapter, x, y)
     candidates: list[np.ndarray] = []
     found: list[np.ndarray] = []
@@ -278,7 +261,7 @@ def pgd(
     uniform random start per restart; step size 2.5*eps/steps unless given. Each restart only
     re-attacks the samples no earlier restart has fooled, so a sample keeps its first success."""
     size = _pgd_options(eps, norm, steps, step_size, restarts)
-    x, y = _prepare(adapter, x, y)
+    x, y = adapter.labelled_batch(x, y)
     attacked = _correct(adapter, x, y)
     generator = torch.Generator().manual_seed(int(seed))
     best = x.copy()
@@ -331,7 +314,7 @@ def pgd_points(
     """One PGD run from the given start points (projected into the ball first), returning
     every final point, fooled or not; the strategies build on this."""
     size = _pgd_options(eps, norm, steps, step_size, 1)
-    x, y = _prepare(adapter, x, y)
+    x, y = adapter.labelled_batch(x, y)
     begin = torch.from_numpy(adapter.as_batch(start).astype(np.float32))
     if begin.shape != x.shape:
         raise GauntletError(f"start points have shape {tuple(begin.shape)}; the inputs have {x.shape}")
@@ -425,7 +408,7 @@ def carlini_wagner(
         raise GauntletError(f"binary_steps and steps must be at least 1, not {binary_steps} and {steps}")
     if not initial_c > 0 or not learning_rate > 0 or confidence < 0:
         raise GauntletError("initial_c and learning_rate must be positive and confidence non-negative")
-    x, y = _prepare(adapter, x, y)
+    x, y = adapter.labelled_batch(x, y)
     attacked = _correct(adapter, x, y)
     points, c_of = [], []
     found: list[np.ndarray] = []

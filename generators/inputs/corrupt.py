@@ -101,19 +101,9 @@ def corrupt(
     """Every input in `x` corrupted by `family` at `severity` (1..5) and clipped to the model's
     bounds; labels are the one-hot true labels, `predicted` the model's probabilities on the
     corrupted inputs. Noise and occlusion positions come from `seed`."""
-    batch = adapter.as_batch(x).astype(np.float64)
-    labels = np.asarray(y).reshape(-1).astype(np.int64)
-    if len(labels) != len(batch):
-        raise GauntletError(f"{len(batch)} samples but {len(labels)} labels")
-    if len(labels) and (labels.min() < 0 or labels.max() >= adapter.num_classes):
-        raise GauntletError(
-            f"labels span {labels.min()}..{labels.max()}; the model has {adapter.num_classes} classes"
-        )
+    batch32, labels = adapter.labelled_batch(x, y)
+    batch = batch32.astype(np.float64)
     low, high = adapter.bounds
-    if len(batch) and (batch.min() < low - 1e-6 or batch.max() > high + 1e-6):
-        raise GauntletError(
-            f"inputs span [{batch.min():.4g}, {batch.max():.4g}], outside the model's bounds [{low:.4g}, {high:.4g}]"
-        )
     value = severity_parameter(family, severity, adapter.input_shape, adapter.bounds)
     rng = np.random.default_rng(seed)
     fill = (low + high) / 2

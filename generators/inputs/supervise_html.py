@@ -4,7 +4,6 @@ URIs), plus the image helpers it shares with `gauntlet inputs`. Reads no files; 
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 
 from generators.inputs.result import HardInputs
 from generators.png import data_uri
+from generators.reports import as_list, as_map, as_number, escape
 
 __all__ = ["image_grid", "image_layout", "render_html", "thumbnails", "to_pixels"]
 
@@ -35,22 +35,12 @@ svg{display:block;width:340px;height:auto}.legend{font-size:12px;margin:6px 0 0;
 """
 
 
-def _e(value: Any, default: str = "-") -> str:
-    return html.escape(default if value is None else str(value), quote=True)
 
 
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, Sequence) and not isinstance(value, str | bytes) else []
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 # --- images -----------------------------------------------------------------------------------
@@ -136,31 +126,31 @@ def _auc_colour(auc: float | None) -> str:
 
 
 def _auc_table(report: Mapping[str, Any]) -> str:
-    categories = [_map(c) for c in _list(report.get("categories"))]
-    auc = _map(report.get("auc"))
-    head = "<th>supervisor</th>" + "".join(f"<th>{_e(c.get('category'))}</th>" for c in categories)
+    categories = [as_map(c) for c in as_list(report.get("categories"))]
+    auc = as_map(report.get("auc"))
+    head = "<th>supervisor</th>" + "".join(f"<th>{escape(c.get('category'))}</th>" for c in categories)
     head += "<th>time</th><th>ms / input</th>"
     rows = []
-    for s in (_map(s) for s in _list(report.get("supervisors"))):
+    for s in (as_map(s) for s in as_list(report.get("supervisors"))):
         name = s.get("name")
         cells = []
         for c in categories:
-            value = _num(_map(auc.get(str(name))).get(str(c.get("category"))))
+            value = as_number(as_map(auc.get(str(name))).get(str(c.get("category"))))
             text = "no inputs" if value is None else f"{value:.3f}"
-            cells.append(f'<td class="n" style="background:{_auc_colour(value)}">{_e(text)}</td>')
-        seconds, per = _num(s.get("seconds")), _num(s.get("per_input_ms"))
+            cells.append(f'<td class="n" style="background:{_auc_colour(value)}">{escape(text)}</td>')
+        seconds, per = as_number(s.get("seconds")), as_number(s.get("per_input_ms"))
         rows.append(
-            f'<tr><td><b>{_e(name)}</b><br><span class="muted">{_e(s.get("description"), "")}</span></td>{"".join(cells)}'
+            f'<tr><td><b>{escape(name)}</b><br><span class="muted">{escape(s.get("description"), "")}</span></td>{"".join(cells)}'
             f'<td class="n">{"-" if seconds is None else f"{seconds:.2f} s"}</td>'
             f'<td class="n">{"-" if per is None else f"{per:.3f}"}</td></tr>'
         )
-    counts = "".join(f'<td class="n">{_e(c.get("count"))}</td>' for c in categories)
+    counts = "".join(f'<td class="n">{escape(c.get("count"))}</td>' for c in categories)
     rows.append(f"<tr><th>inputs</th>{counts}<td></td><td></td></tr>")
-    shares = [_num(c.get("accuracy")) for c in categories]
+    shares = [as_number(c.get("accuracy")) for c in categories]
     accuracy = "".join(f'<td class="n">{"-" if a is None else f"{a:.1%}"}</td>' for a in shares)
     rows.append(f"<tr><th>model accuracy</th>{accuracy}<td></td><td></td></tr>")
     unavailable = "".join(
-        f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in _map(report.get("unavailable")).items()
+        f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in as_map(report.get("unavailable")).items()
     )
     note = f'<p class="muted">Not scored:</p><ul>{unavailable}</ul>' if unavailable else ""
     return (
@@ -178,7 +168,7 @@ def _roc_svg(category: str, curves: list[tuple[str, str, list[float], list[float
         return left + fpr * span, top + (1 - tpr) * span
 
     grey = 'fill="#4a5261"'
-    out = [f'<svg viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="ROC curves for {_e(category)}">']
+    out = [f'<svg viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="ROC curves for {escape(category)}">']
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         x, y = xy(tick, tick)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:.0f}" y2="{top + span:.0f}" stroke="#eef0f3"/>')
@@ -193,7 +183,7 @@ def _roc_svg(category: str, curves: list[tuple[str, str, list[float], list[float
         points = " ".join("{:.1f},{:.1f}".format(*xy(f, t)) for f, t in zip(fpr, tpr))
         title = f"{name}: AUC {auc:.3f}" if auc is not None else name
         out.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.8">'
-                   f"<title>{_e(title)}</title></polyline>")
+                   f"<title>{escape(title)}</title></polyline>")
     out.append(f'<path d="M{left:.0f},{top:.0f}V{top + span:.0f}H{left + span:.0f}" fill="none" stroke="#4a5261"/>')
     out.append(f'<text x="{left + span / 2:.0f}" y="{height - 6:.0f}" font-size="11" text-anchor="middle" {grey}>'
                "false positive rate (nominal flagged)</text>")
@@ -205,75 +195,75 @@ def _roc_svg(category: str, curves: list[tuple[str, str, list[float], list[float
 
 
 def _plots(report: Mapping[str, Any]) -> str:
-    roc, auc = _map(report.get("roc")), _map(report.get("auc"))
-    names = [str(_map(s).get("name")) for s in _list(report.get("supervisors"))]
+    roc, auc = as_map(report.get("roc")), as_map(report.get("auc"))
+    names = [str(as_map(s).get("name")) for s in as_list(report.get("supervisors"))]
     colours = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
     panels = []
-    for c in (_map(c) for c in _list(report.get("categories"))):
+    for c in (as_map(c) for c in as_list(report.get("categories"))):
         category = str(c.get("category"))
         if not c.get("count"):
-            panels.append(f'<div class="plot"><h3>{_e(category)}</h3><p class="muted">no inputs in this category</p></div>')
+            panels.append(f'<div class="plot"><h3>{escape(category)}</h3><p class="muted">no inputs in this category</p></div>')
             continue
         curves = []
         for name in names:
-            curve = _map(_map(roc.get(category)).get(name))
-            fpr = [v for v in (_num(f) for f in _list(curve.get("fpr"))) if v is not None]
-            tpr = [v for v in (_num(t) for t in _list(curve.get("tpr"))) if v is not None]
+            curve = as_map(as_map(roc.get(category)).get(name))
+            fpr = [v for v in (as_number(f) for f in as_list(curve.get("fpr"))) if v is not None]
+            tpr = [v for v in (as_number(t) for t in as_list(curve.get("tpr"))) if v is not None]
             if len(fpr) == len(tpr):
-                curves.append((name, colours[name], fpr, tpr, _num(_map(auc.get(name)).get(category))))
+                curves.append((name, colours[name], fpr, tpr, as_number(as_map(auc.get(name)).get(category))))
         legend = "".join(
-            f'<li><span style="background:{colour}"></span>{_e(name)} '
+            f'<li><span style="background:{colour}"></span>{escape(name)} '
             f'({"-" if value is None else f"{value:.3f}"})</li>'
             for name, colour, _f, _t, value in curves
         )
-        panels.append(f'<div class="plot"><h3>{_e(category)} ({_e(c.get("count"))} inputs)</h3>'
+        panels.append(f'<div class="plot"><h3>{escape(category)} ({escape(c.get("count"))} inputs)</h3>'
                       f'{_roc_svg(category, curves)}<ul class="legend">{legend}</ul></div>')
     return f'<section><h2>ROC curves</h2><div class="plots">{"".join(panels)}</div></section>'
 
 
 def _samples(report: Mapping[str, Any], images: Mapping[str, Sequence[str]]) -> str:
     parts = []
-    for c in (_map(c) for c in _list(report.get("categories"))):
+    for c in (as_map(c) for c in as_list(report.get("categories"))):
         category = str(c.get("category"))
         uris = [u for u in images.get(category, ()) if isinstance(u, str) and u.startswith("data:image/png;base64,")]
         if not uris:
             continue
-        methods = ", ".join(f"{_e(k)} {_e(v)}" for k, v in _map(c.get("methods")).items())
-        tags = "".join(f'<img src="{_e(u)}" alt="{_e(category)} input">' for u in uris)
-        parts.append(f'<h3>{_e(category)} <span class="muted">({methods})</span></h3><div class="thumbs">{tags}</div>')
+        methods = ", ".join(f"{escape(k)} {escape(v)}" for k, v in as_map(c.get("methods")).items())
+        tags = "".join(f'<img src="{escape(u)}" alt="{escape(category)} input">' for u in uris)
+        parts.append(f'<h3>{escape(category)} <span class="muted">({methods})</span></h3><div class="thumbs">{tags}</div>')
     return f"<section><h2>Sample inputs</h2>{''.join(parts)}</section>" if parts else ""
 
 
 def _header(report: Mapping[str, Any]) -> str:
-    model, nominal, data = _map(report.get("model")), _map(report.get("nominal")), _map(report.get("data"))
-    accuracy = _num(nominal.get("accuracy"))
+    model, nominal, data = as_map(report.get("model")), as_map(report.get("nominal")), as_map(report.get("data"))
+    accuracy = as_number(nominal.get("accuracy"))
     facts = [
-        ("model", f"<code>{_e(model.get('description'))}</code>"),
-        ("input", f"{_e(model.get('input_shape'))} in {_e(model.get('bounds'))}, {_e(model.get('classes'))} classes"),
-        ("nominal inputs", f"{_e(nominal.get('count'))}" + ("" if accuracy is None else f" (model accuracy {accuracy:.1%})")),
+        ("model", f"<code>{escape(model.get('description'))}</code>"),
+        ("input", f"{escape(model.get('input_shape'))} in {escape(model.get('bounds'))}, {escape(model.get('classes'))} classes"),
+        ("nominal inputs", f"{escape(nominal.get('count'))}" + ("" if accuracy is None else f" (model accuracy {accuracy:.1%})")),
     ]
-    facts += [(f"{k} data", f"<code>{_e(v)}</code>") for k, v in data.items() if v]
+    facts += [(f"{k} data", f"<code>{escape(v)}</code>") for k, v in data.items() if v]
     facts += [
-        ("parameters", f"<code>{_e(_map(report.get('parameters')))}</code>"),
-        ("seed", _e(report.get("seed"))),
-        ("versions", _e(", ".join(f"{k} {v}" for k, v in _map(report.get("versions")).items()))),
-        ("created", _e(report.get("created"))),
+        ("parameters", f"<code>{escape(as_map(report.get('parameters')))}</code>"),
+        ("seed", escape(report.get("seed"))),
+        ("versions", escape(", ".join(f"{k} {v}" for k, v in as_map(report.get("versions")).items()))),
+        ("created", escape(report.get("created"))),
     ]
     if report.get("command"):
-        facts.append(("command", f"<code>{_e(report.get('command'))}</code>"))
-    dl = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in facts)
-    return f"<header><h1>Supervisors of <code>{_e(model.get('description'))}</code></h1><div class=\"card\"><dl>{dl}</dl></div></header>"
+        facts.append(("command", f"<code>{escape(report.get('command'))}</code>"))
+    dl = "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in facts)
+    return f"<header><h1>Supervisors of <code>{escape(model.get('description'))}</code></h1><div class=\"card\"><dl>{dl}</dl></div></header>"
 
 
 def render_html(report: Mapping[str, Any], images: Mapping[str, Sequence[str]] | None = None) -> str:
     """The whole page for a schema-1 supervisor report dict; `images` (category -> PNG data URIs)
     adds sample thumbnails. Missing fields render as '-'."""
     body = [_header(report), _auc_table(report), _plots(report), _samples(report, images or {})]
-    title = f"Gauntlet supervisors: {_map(report.get('model')).get('description', 'model')}"
+    title = f"Gauntlet supervisors: {as_map(report.get('model')).get('description', 'model')}"
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         + "\n".join(part for part in body if part)
         + '\n<p class="muted"><small>Generated by gauntlet supervise from report.json (schema 1).</small></p>\n'
         "</main>\n</body>\n</html>\n"

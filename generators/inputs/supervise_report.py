@@ -20,6 +20,7 @@ from generators.inputs.result import HardInputs
 from generators.inputs.supervise import SuperviseResult
 from generators.inputs.supervise_html import render_html
 from generators.inputs.supervisors import describe
+from generators.reports import field_problems
 
 __all__ = ["KIND", "SCHEMA_VERSION", "check_report", "plain", "report_dict", "versions", "write_reports"]
 
@@ -165,32 +166,23 @@ _SUPERVISOR: dict[str, tuple[type, ...]] = {
 }
 
 
-def _fields(where: str, value: Any, spec: Mapping[str, tuple[type, ...]], problems: list[str]) -> None:
-    if not isinstance(value, dict):
-        problems.append(f"{where}: expected an object")
-        return
-    for key, types in spec.items():
-        if key not in value:
-            problems.append(f"{where}: missing {key!r}")
-        elif not isinstance(value[key], types) or (isinstance(value[key], bool) and bool not in types):
-            problems.append(f"{where}.{key}: unexpected {type(value[key]).__name__}")
 
 
 def check_report(report: Any) -> None:
     """Raises GauntletError listing every way `report` departs from schema 1."""
     problems: list[str] = []
-    _fields("report", report, _TOP, problems)
+    field_problems("report", report, _TOP, problems)
     if problems:
         raise GauntletError("not a supervisor report (schema 1): " + "; ".join(problems))
     if report["schema"] != SCHEMA_VERSION or report["kind"] != KIND:
         problems.append(f"schema {report['schema']!r} / kind {report['kind']!r} is not {SCHEMA_VERSION} / {KIND}")
     names = []
     for i, c in enumerate(report["categories"]):
-        _fields(f"categories[{i}]", c, _CATEGORY, problems)
+        field_problems(f"categories[{i}]", c, _CATEGORY, problems)
         if isinstance(c, dict):
             names.append(c.get("category"))
     for i, s in enumerate(report["supervisors"]):
-        _fields(f"supervisors[{i}]", s, _SUPERVISOR, problems)
+        field_problems(f"supervisors[{i}]", s, _SUPERVISOR, problems)
         name = s.get("name") if isinstance(s, dict) else None
         row = report["auc"].get(name)
         if not isinstance(row, dict) or set(row) != set(names):
