@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from generators.errors import GauntletError
-from generators.reports import field_problems
+from generators.reports import field_problems, make_dir, write_atomic
 from verify.manipulations import ManipulationResult
 from verify.robust_html import render_html
 from verify.robustness import RobustnessResult, SampleRecord
@@ -211,29 +211,16 @@ def check_report(report: Any) -> None:
 
 def write_json(report: Mapping[str, Any], path: Path) -> None:
     text = json.dumps(report, indent=1, allow_nan=False) + "\n"
-    _write(path, text)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as err:
-        raise GauntletError(f"cannot write {path}: {err.strerror}") from err
+    write_atomic(path, text)
 
 
 def write_reports(
     result: RobustnessResult, out_dir: Path, *, command: str | None = None, data: str | None = None
 ) -> tuple[Path, Path]:
     """report.json and report.html in `out_dir` (created); returns their paths."""
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise GauntletError(f"cannot create {out_dir}: {err.strerror}") from err
+    out_dir = make_dir(Path(out_dir))
     report = report_dict(result, command=command, data=data)
     json_path, html_path = out_dir / "report.json", out_dir / "report.html"
     write_json(report, json_path)
-    _write(html_path, render_html(report))
+    write_atomic(html_path, render_html(report))
     return json_path, html_path

@@ -17,7 +17,7 @@ import numpy as np
 from generators.errors import GauntletError
 from generators.inputs.adapter import ModelAdapter, adapt
 from generators.inputs.result import CATEGORIES, HardInputs
-from generators.load.user import load_samples, model_factory
+from generators.load.user import load_samples, model_factory, parse_domain
 
 __all__ = ["inputs_command", "load_adapter", "load_inputs", "parse_bounds", "parse_shape", "supervise_command", "write_inputs"]
 
@@ -43,14 +43,10 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
 
 def parse_bounds(text: str) -> tuple[float, float]:
     """`LO:HI` (or `LO,HI`) -> (lo, hi), the range every raw input value lies in."""
-    parts = text.replace(",", ":").split(":")
-    try:
-        low, high = (float(p) for p in parts)
-    except ValueError:
-        raise GauntletError(f"--bounds {text!r}: give two numbers LO:HI (e.g. 0:1)") from None
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise GauntletError(f"--bounds {text!r}: needs finite LO < HI")
-    return low, high
+    bounds = parse_domain(text, "--bounds")
+    if bounds is None:
+        raise GauntletError("--bounds: give two numbers LO:HI (e.g. 0:1)")
+    return bounds
 
 
 def load_adapter(

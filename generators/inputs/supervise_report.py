@@ -20,7 +20,7 @@ from generators.inputs.result import HardInputs
 from generators.inputs.supervise import SuperviseResult
 from generators.inputs.supervise_html import render_html
 from generators.inputs.supervisors import describe
-from generators.reports import field_problems
+from generators.reports import field_problems, make_dir, write_atomic
 
 __all__ = ["KIND", "SCHEMA_VERSION", "check_report", "plain", "report_dict", "versions", "write_reports"]
 
@@ -204,26 +204,13 @@ def check_report(report: Any) -> None:
 # --- writing ----------------------------------------------------------------------------------
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as err:
-        raise GauntletError(f"cannot write {path}: {err.strerror}") from err
-
-
 def write_reports(
     report: Mapping[str, Any], out_dir: Path, thumbnails: Mapping[str, Sequence[str]] | None = None
 ) -> tuple[Path, Path]:
     """report.json and report.html in `out_dir` (created); `thumbnails` (category -> PNG data
     URIs) go into the page only. Returns the two paths."""
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise GauntletError(f"cannot create {out_dir}: {err.strerror}") from err
+    out_dir = make_dir(Path(out_dir))
     json_path, html_path = out_dir / "report.json", out_dir / "report.html"
-    _write(json_path, json.dumps(report, indent=1, allow_nan=False) + "\n")
-    _write(html_path, render_html(report, thumbnails))
+    write_atomic(json_path, json.dumps(report, indent=1, allow_nan=False) + "\n")
+    write_atomic(html_path, render_html(report, thumbnails))
     return json_path, html_path

@@ -99,15 +99,15 @@ def load_samples(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray |
     return x.astype(np.float64), y
 
 
-def parse_domain(text: str | None) -> tuple[float, float] | None:
-    """`LO,HI` (or `LO:HI`) -> (lo, hi); None stays None."""
+def parse_domain(text: str | None, option: str = "--domain") -> tuple[float, float] | None:
+    """`LO,HI` (or `LO:HI`) -> (lo, hi); None stays None. `option` names it in errors."""
     if text is None or text == "":
         return None
     parts = text.replace(":", ",").split(",")
     try:
         lo, hi = (float(p) for p in parts)
     except ValueError:
-        raise GauntletError(f"--domain {text!r}: give two numbers LO,HI (e.g. 0,1)") from None
+        raise GauntletError(f"{option} {text!r}: give two numbers LO:HI (e.g. 0:1)") from None
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise GauntletError(f"--domain {text!r}: needs finite LO < HI")
+        raise GauntletError(f"{option} {text!r}: needs finite LO < HI")
     return lo, hi
