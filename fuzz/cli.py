@@ -266,7 +266,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from fuzz.replay import promote
 
     target = promote(Path(args.bug_dir), Path(args.corpus), confirm=not args.no_confirm, limits=_limits(args),
-                     progress=lambda line: print(line, flush=True))
+                     progress=lambda line: print(line, flush=True), upstream=args.upstream)
     print(f"promoted to {target}")
     return 0
 
@@ -382,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bug_dir")
     p.add_argument("--corpus", default="corpora/regressions", help="regression corpus directory (default corpora/regressions)")
     p.add_argument("--no-confirm", action="store_true", help="do not replay the bug before promoting it")
+    p.add_argument("--upstream", default=None, metavar="REF",
+                   help="the upstream report (URL or text); the pytest plugin shows it as the open bug's xfail reason")
     _add_sandbox_options(p)
     p.set_defaults(func=cmd_promote)
 

@@ -122,8 +122,9 @@ def reduce_again(directory: Path, catalog: Mapping[str, OpSpec], max_checks: int
 
 
 def promote(directory: Path, regressions: Path, confirm: bool = True, limits: SandboxLimits | None = None,
-            progress: Callable[[str], None] = print) -> Path:
-    """Copy a bug directory into `regressions` once it replays (the suite replays it forever)."""
+            progress: Callable[[str], None] = print, upstream: str | None = None) -> Path:
+    """Copy a bug directory into `regressions` once it replays (the suite replays it forever).
+    `upstream` (the upstream report, e.g. its URL) becomes the entry's xfail reason."""
     meta, graph, _ = load_bug_dir(directory)
     if confirm:
         replayed = replay(directory, limits=limits, progress=progress)[0]
@@ -143,5 +144,7 @@ def promote(directory: Path, regressions: Path, confirm: bool = True, limits: Sa
     entry = json.loads((target / "bug.json").read_text())
     entry["promoted_from"] = f"{entry.pop('campaign', '')} {directory.name}".strip()  # where it was found, for people
     entry["status"] = "open"  # open: it reproduces today; set "fixed" once the framework fixes it
+    if upstream:
+        entry["upstream"] = upstream
     (target / "bug.json").write_text(json.dumps(entry, indent=2) + "\n")
     return target

@@ -221,9 +221,11 @@ def test_reduce_and_promote_a_bug_directory(tmp_path: Path, capsys: pytest.Captu
     meta = json.loads((bug_dir / "bug.json").read_text())
     assert meta["ops"] == ["sum"] and meta["reduction"]["nodes_after"] == 1 and meta["id"] == bug["id"]
     corpus = tmp_path / "regressions"
-    assert main(["promote", str(bug_dir), "--corpus", str(corpus), "--timeout", "30"]) == 0
+    assert main(["promote", str(bug_dir), "--corpus", str(corpus), "--timeout", "30",
+                 "--upstream", "https://example.org/issues/7"]) == 0
     (entry,) = corpus.iterdir()
-    assert json.loads((entry / "bug.json").read_text())["status"] == "open"
+    promoted = json.loads((entry / "bug.json").read_text())
+    assert promoted["status"] == "open" and promoted["upstream"] == "https://example.org/issues/7"
     assert main(["promote", str(bug_dir), "--corpus", str(corpus), "--no-confirm"]) == 2
     assert "already in the regression corpus" in capsys.readouterr().err
 
