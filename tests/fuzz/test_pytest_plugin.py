@@ -24,6 +24,12 @@ def _outcomes(result: pytest.RunResult) -> dict[str, int]:
     return result.parseoutcomes()
 
 
+@pytest.fixture(autouse=True)
+def _no_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner sessions inherit the environment; a CI variable would switch on the ci profile."""
+    monkeypatch.delenv("CI", raising=False)
+
+
 # --- options ---------------------------------------------------------------------------------
 
 
@@ -62,6 +68,20 @@ def test_ci_profile_fixes_the_seed_and_drops_deadlines(pytester: pytest.Pytester
             assert settings().derandomize and settings().deadline is None
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gauntlet-profile", "ci")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["gauntlet: seed 0 (ci profile*"])
+
+
+def test_a_ci_environment_selects_the_ci_profile(pytester: pytest.Pytester,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_env="""
+        from hypothesis import settings
+
+        def test_profile():
+            assert settings().derandomize
+    """)
+    monkeypatch.setenv("CI", "true")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["gauntlet: seed 0 (ci profile*"])
 
