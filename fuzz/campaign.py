@@ -52,6 +52,7 @@ class CampaignConfig:
     max_tests: int | None = None
     ray: str | None = None
     coverage: str = ""  # "" off; "measure": measure framework line coverage; "steer": measure and steer
+    rules: str = ""  # a directory of inferred rules (corpora/rules/<framework>/<version>) joining the catalog
 
     def options(self) -> GenOptions:
         from generators.dtypes import DType
@@ -59,8 +60,15 @@ class CampaignConfig:
         from generators.instantiate import Limits
 
         dtypes = DEFAULT_DTYPES if self.dtypes is None else tuple(DType.parse(d) for d in self.dtypes)
-        return GenOptions(max_nodes=self.max_nodes, ops=self.ops, exclude_ops=self.exclude_ops, dtypes=dtypes,
-                          limits=Limits(max_elements=self.max_elements))
+        options = GenOptions(max_nodes=self.max_nodes, ops=self.ops, exclude_ops=self.exclude_ops, dtypes=dtypes,
+                             limits=Limits(max_elements=self.max_elements))
+        if self.rules:
+            # Rule-backed operators exist in one framework: graphs need only its lowering (and
+            # the reference, which for them is that framework's float64 eager run).
+            from generators.rules.catalog import rules_framework
+
+            options = replace(options, frameworks=(rules_framework(self.rules), "numpy"))  # type: ignore[arg-type]
+        return options
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,7 +209,7 @@ class Campaign:
                                      choices=choice_domains(self.catalog))
             self.display.log(f"coverage: measuring {', '.join(packages)}" + ("; steering operator choice" if self.steering.steer else ""))
         return DifferentialRunner(config.backends, workers=config.workers, limits=limits, progress=self.display.log,
-                                  batch=config.batch, ray=config.ray, coverage=packages)
+                                  batch=config.batch, ray=config.ray, coverage=packages, rules=config.rules)
 
     def _options(self, seed: int) -> GenOptions:
         if self.steering is None or not self.steering.steer:

@@ -190,34 +190,38 @@ def parse_duration(text: str) -> float:
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
+    from fuzz.backends import CPU_DEFAULT, RULE_BACKENDS
     from fuzz.campaign import Campaign, CampaignConfig, open_campaign
     from fuzz.progress import display_for
-    from generators.ops import catalog
+    from generators.rules.catalog import catalog_for, rules_framework
 
     out = Path(args.out)
     if args.workers is not None and args.workers < 1:
         raise GauntletError("--workers must be >= 1")
     if args.max_tests is not None and args.max_tests < 1:
         raise GauntletError("--max-tests must be >= 1")
-    cat = catalog()
     config = None
     if not args.resume:
         _limits(args)  # validates --timeout/--memory-mb/--batch
         if args.max_nodes < 1 or args.max_elements < 1:
             raise GauntletError("--max-nodes and --max-elements must be positive")
+        backends = args.backends
+        if backends is None:
+            backends = RULE_BACKENDS[rules_framework(args.rules)] if args.rules else CPU_DEFAULT
         config = CampaignConfig(
-            backends=tuple(args.backends), workers=args.workers or os.cpu_count() or 1, seed=args.seed,
+            backends=tuple(backends), workers=args.workers or os.cpu_count() or 1, seed=args.seed,
             max_nodes=args.max_nodes, ops=args.ops, exclude_ops=tuple(args.exclude_ops), dtypes=args.dtypes,
             max_elements=args.max_elements, batch=args.batch, timeout_s=args.timeout, memory_mb=args.memory_mb,
             reduce=not args.no_reduce, reduce_seconds=args.reduce_time, time_s=args.time,
-            max_tests=args.max_tests, ray=args.ray, coverage=args.coverage,
+            max_tests=args.max_tests, ray=args.ray, coverage=args.coverage, rules=args.rules or "",
         )
         config.options()  # unknown dtypes are user errors: report them before starting workers
         from generators.graph_gen import usable_ops
 
-        usable_ops(cat, config.options())
+        usable_ops(catalog_for(config.rules), config.options())
     overrides = {"time_s": args.time, "max_tests": args.max_tests, "workers": args.workers, "ray": args.ray}
     store, config = open_campaign(out, config, args.resume, overrides)
+    cat = catalog_for(config.rules)
     command = "gauntlet " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("gauntlet") else "gauntlet fuzz"
     with store:
         result = Campaign(store, config, cat, display_for(args.quiet), command=command).run()
@@ -339,8 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--time", type=parse_duration, default=None, help="time budget of the campaign, e.g. 90s, 30m, 2h")
     budget.add_argument("--max-tests", type=int, default=None, help="number of tests in the campaign")
-    p.add_argument("--backends", type=_csv, default=CPU_DEFAULT,
-                   help=f"comma-separated backends (default {','.join(CPU_DEFAULT)}; see `gauntlet backends`)")
+    p.add_argument("--backends", type=_csv, default=None,
+                   help=f"comma-separated backends (default {','.join(CPU_DEFAULT)}; with --rules, that framework's "
+                   "eager and compiled CPU backends; see `gauntlet backends`)")
     p.add_argument("--max-nodes", type=int, default=10, help="operators per graph (default 10)")
     p.add_argument("--seed", type=int, default=0, help="first seed; test i uses seed+i (default 0)")
     p.add_argument("--ops", type=_csv, default=None, help="comma-separated operator allow-list")
@@ -355,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coverage", nargs="?", const="steer", default="", choices=("steer", "measure"),
                    help="measure Python line coverage of the frameworks' own code (dynamo, inductor, fx, tf's Python "
                    "layers) and steer operator choice toward new coverage; `--coverage measure` only measures")
+    p.add_argument("--rules", default=None, metavar="DIR",
+                   help="add the rule-backed operators inferred for one framework (a directory such as "
+                   "corpora/rules/torch/2.13.0); graphs then use that framework's backends only")
     p.add_argument("--quiet", action="store_true", help="plain progress lines every 30 s instead of a live display")
     p.add_argument("--no-reduce", action="store_true", help="report bugs with their original graphs (no reduction)")
     p.add_argument("--reduce-time", type=parse_duration, default=120.0, help="time limit per bug reduction (default 120s)")
@@ -429,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "linear layer's)")
     p.add_argument("--out", required=True, help="report directory (report.json, report.html, and inputs.npz when generated)")
     p.set_defaults(func=cmd_supervise)
+
+    from fuzz.rules_command import add_parser as add_infer_parser
+
+    add_infer_parser(sub)
 
     p = sub.add_parser("backends", help="list the known backends (built-in and entry points) and their availability")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -32,7 +32,7 @@ from generators.ir import (
     graph_from_json,
     type_variable,
 )
-from generators.reference import evaluate
+from generators.reference import ReferenceRejects, evaluate
 from generators.spec import OpSpec
 from generators.values import Feed, make_feed
 
@@ -44,6 +44,7 @@ class WorkerConfig:
     backends: tuple[str, ...]  # names or module/file specs, as fuzz.backends.load takes them
     threads: int = 1  # framework threads per worker (one worker per core by default)
     coverage: tuple[str, ...] = ()  # packages whose Python line coverage is measured (--coverage)
+    rules: str = ""  # a directory of inferred rules whose operators join the catalog ("" none)
 
 
 @dataclass
@@ -59,7 +60,7 @@ class WorkerState:
 def setup(config: WorkerConfig) -> WorkerState:
     """Load the backends that are available here and pin framework threads."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from generators.ops import catalog
+    from generators.rules.catalog import catalog_for
 
     backends: dict[str, Backend] = {}
     versions: dict[str, str] = {}
@@ -87,7 +88,7 @@ def setup(config: WorkerConfig) -> WorkerState:
         for package in config.coverage:  # imported before tracing starts (see LineTracker)
             importlib.import_module(package)
         tracker = LineTracker(config.coverage)
-    return WorkerState(backends, versions, catalog(), tracker=tracker)
+    return WorkerState(backends, versions, catalog_for(config.rules), tracker=tracker)
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,10 @@ def _start(job: CaseJob | GraphJob, note: Note, state: WorkerState) -> _Case | C
         return CaseResult(**_base(job, graph), verdict=None, outcomes=(), feed=None, seconds=seconds)  # type: ignore[arg-type]
     note("reference")
     t0 = time.perf_counter()
-    ref = reference(graph, feed.arrays, state.catalog, job.seed)
+    try:
+        ref = reference(graph, feed.arrays, state.catalog, job.seed)
+    except ReferenceRejects:  # a rule-backed operator's float64 run refused: skip, as without inputs
+        return CaseResult(**_base(job, graph), verdict=None, outcomes=(), feed=None, seconds=seconds)  # type: ignore[arg-type]
     expected = expectations(graph, state.catalog)
     seconds["reference"] = time.perf_counter() - t0
     case = _Case(job, graph, feed, ref, expected, graph_pairs(graph, state.catalog), seconds, state.catalog)

@@ -57,6 +57,7 @@ class DifferentialRunner:
         batch: int = 8,
         ray: str | None = None,
         coverage: tuple[str, ...] = (),
+        rules: str = "",
     ) -> None:
         if not backends:
             raise GauntletError("no backends given")
@@ -69,13 +70,22 @@ class DifferentialRunner:
             raise GauntletError(f"a backend is listed twice: {', '.join(self.names)}")
         self.lazy = tuple(b.name for b in loaded if getattr(b, "probe_lazily", False))
         self.lowerings = tuple(sorted({b.lowering for b in loaded}))
+        if rules:
+            from generators.rules.catalog import rules_framework
+
+            framework = rules_framework(rules)
+            others = [b.name for b in loaded if b.lowering != framework]
+            if others:
+                raise GauntletError(f"the rules in {rules} are {framework} APIs; backend(s) {', '.join(others)} cannot run "
+                                    f"them (choose {framework} backends with --backends)")
         # Backends whose cost is compilation compile `batch` graphs together (see BatchJob).
         self.batched = tuple(b.name for b in loaded if getattr(b, "batchable", False))
         self.batch = max(1, batch) if self.batched else 1
         self.progress = progress
         self.cache_root = cache or cache_dir()
         pool_args = ("fuzz.execute:target", max(1, workers), limits or SandboxLimits())
-        config = WorkerConfig(self.requested, coverage=coverage)
+        config = WorkerConfig(self.requested, coverage=coverage, rules=rules)
+        self.rules = rules
         self.pool: WorkerPool | RayPool
         if ray is None:
             self.pool = WorkerPool(*pool_args, setup="fuzz.execute:setup", setup_arg=config)
@@ -108,9 +118,9 @@ class DifferentialRunner:
         missing = [n for n in self.names if n not in self.versions]
         if missing:
             raise GauntletError(f"backend(s) not available on this machine: {', '.join(missing)}")
-        from generators.ops import catalog
+        from generators.rules.catalog import catalog_for
 
-        cat = catalog()
+        cat = catalog_for(self.rules)
         store = ProbeCache(self.cache_root, cat)
         files = []
         for name in self.names:

@@ -21,6 +21,12 @@ class NoReference(GauntletError):
     """The graph uses an operator without a NumPy reference."""
 
 
+class ReferenceRejects(Exception):
+    """The reference refused these inputs: a rule-backed operator (whose reference is the
+    framework itself) got a call its inferred rule admits but the framework rejects. The
+    test case is skipped like one without inputs, not reported."""
+
+
 def as_tuple(result: Any) -> tuple[Any, ...]:
     return tuple(result) if isinstance(result, (tuple, list)) else (result,)
 

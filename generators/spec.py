@@ -203,6 +203,14 @@ class Call:
     path: str
     kwargs: tuple[tuple[str, str], ...] = ()
     fixed: tuple[tuple[str, AttrValue], ...] = ()
+    # Positional arguments when they are not just the inputs in order: an int is an input's
+    # index, a str an attribute's name (APIs taking ints between tensors, e.g. narrow(x, 0, 1, 2)).
+    layout: tuple[int | str, ...] = ()
+
+    def positional(self, inputs: Sequence[Any], attrs: Attrs) -> list[Any]:
+        if not self.layout:
+            return list(inputs)
+        return [inputs[p] if isinstance(p, int) else attrs[p] for p in self.layout]
 
     def resolve(self, fw: Any) -> Callable[..., Any]:
         fn = fw
@@ -213,7 +221,7 @@ class Call:
     def __call__(self, fw: Any, inputs: Sequence[Any], attrs: Attrs) -> Any:
         kw = {param: attrs[attr] for param, attr in self.kwargs}
         kw.update(self.fixed)
-        return self.resolve(fw)(*inputs, **kw)
+        return self.resolve(fw)(*self.positional(inputs, attrs), **kw)
 
 
 @dataclass(frozen=True)

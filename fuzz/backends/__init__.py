@@ -42,6 +42,8 @@ BUILTIN: Mapping[str, str] = {
 
 # What a campaign runs when the user names no backends: the fast local CPU engines.
 CPU_DEFAULT = ("torch_eager", "tf_eager", "onnxruntime")
+# Rule-backed operators run in one framework: its eager and compiled CPU backends form the pair.
+RULE_BACKENDS = {"torch": ("torch_eager", "torch_compile"), "tensorflow": ("tf_eager", "tf_xla")}
 
 ENTRY_POINT_GROUP = "gauntlet.backends"
 

@@ -60,8 +60,8 @@ def function_sources(fn: Callable[..., Any]) -> dict[str, str]:
     return out
 
 
-def _call_expr(call: Call, root: str, args: str, attrs: Mapping[str, Any]) -> str:
-    parts = [args[1:-1]] if args != "[]" else []
+def _call_expr(call: Call, root: str, args: list[str], attrs: Mapping[str, Any]) -> str:
+    parts = [args[p] if isinstance(p, int) else repr(attrs[p]) for p in call.layout] if call.layout else list(args)
     parts += [f"{param}={attrs[attr]!r}" for param, attr in call.kwargs]
     parts += [f"{param}={value!r}" for param, value in call.fixed]
     return f"{root}.{call.path.split('.', 1)[1]}({', '.join(p for p in parts if p)})"
@@ -83,9 +83,10 @@ def model_source(graph: Graph, framework: ScriptFramework, catalog: Mapping[str,
         lowering = spec.torch if framework == "torch" else spec.tf
         if isinstance(lowering, Missing):
             raise GauntletError(f"{node.op} has no {framework} lowering: {lowering.reason}")
-        args = "[" + ", ".join(ref(r) for r in node.inputs) + "]"
+        refs = [ref(r) for r in node.inputs]
+        args = "[" + ", ".join(refs) + "]"
         if isinstance(lowering, Call):
-            expr = _call_expr(lowering, root, args, node.attr_map)
+            expr = _call_expr(lowering, root, refs, node.attr_map)
         else:
             for name, src in function_sources(lowering).items():
                 if sources.setdefault(name, src) != src:
