@@ -4,6 +4,7 @@ campaign is a real `gauntlet fuzz` process; figures come from its report.json.
 
     python benchmarks/campaign.py scaling --time 60s --repeat 3
     python benchmarks/campaign.py coverage --time 5m --repeat 2
+    python benchmarks/campaign.py rules --time 30m --rules corpora/rules/torch/2.13.0
 """
 
 from __future__ import annotations
@@ -81,6 +82,47 @@ def coverage(args: argparse.Namespace, work: Path) -> None:
     print(f"steering: {100 * gain:+.1f}% lines")
 
 
+def exercised_apis(rep: dict[str, Any], rules: str) -> set[str]:
+    """Distinct framework APIs the campaign's tests ran: a rule-backed operator's API, and
+    for a hand-written operator the framework function its lowering calls (else its name)."""
+    sys.path.insert(0, str(ROOT))
+    from generators.rules.catalog import catalog_for
+    from generators.spec import Call
+
+    catalog = catalog_for(rules)
+    apis = set()
+    for row in rep["operators"]:
+        if not row["tests"]:
+            continue
+        spec = catalog.get(row["op"])
+        if "(" in row["op"]:
+            apis.add(row["op"].split("(", 1)[0])
+        elif spec is not None and isinstance(spec.torch, Call):
+            apis.add(spec.torch.path)
+        else:
+            apis.add(f"torch:{row['op']}")
+    return apis
+
+
+def rules(args: argparse.Namespace, work: Path) -> None:
+    """A campaign with rule-backed operators and a spec-only one, equal time, side by side
+    (one worker each), both eager vs compiled with framework line coverage measured."""
+    procs = {}
+    for mode, extra in (("rules", ["--rules", args.rules]), ("spec", [])):
+        out = work / f"rules-{mode}"
+        procs[mode] = (out, start(out, "--time", args.time, "--workers", "1", "--backends", args.backends,
+                                  "--coverage", "measure", "--seed", "0", "--no-reduce", *extra))
+    for mode, (out, proc) in procs.items():
+        code = proc.wait()
+        rep = report(out)
+        apis = exercised_apis(rep, args.rules if mode == "rules" else "")
+        lines = rep["coverage"]["lines"] if rep.get("coverage") else 0
+        t = rep["totals"]
+        print(f"{mode:6s}: {t['tests']} tests ({t['valid_pct']}% valid), {t['ops_covered']} operators, "
+              f"{len(apis)} distinct APIs, {lines} framework Python lines, {t['unique_bugs']} unique bug(s) "
+              f"(exit {code})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -93,12 +135,16 @@ def main() -> None:
     p.add_argument("--time", default="5m")
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--backends", default="torch_eager,torch_compile")
+    p = sub.add_parser("rules")
+    p.add_argument("--time", default="30m")
+    p.add_argument("--rules", default="corpora/rules/torch/2.13.0")
+    p.add_argument("--backends", default="torch_eager,torch_compile")
     for p in sub.choices.values():
         p.add_argument("--keep", default=None, help="keep the campaign directories here")
     args = parser.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gauntlet-bench-"))
     try:
-        scaling(args, work) if args.what == "scaling" else coverage(args, work)
+        {"scaling": scaling, "coverage": coverage, "rules": rules}[args.what](args, work)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

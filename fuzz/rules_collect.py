@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from fuzz.rules_crashes import Crash, record_crash
 from fuzz.sandbox import Died, SandboxLimits, WorkerPool
 from generators.errors import GauntletError
 from generators.rules.mutate import mutations
-from generators.rules.trace import Trace, write_traces
+from generators.rules.trace import Invocation, Trace, write_traces
 
 # Framework name -> the module implementing the collector protocol (docs/rules.md).
 COLLECTORS = {"torch": "generators.rules.collect_torch", "tensorflow": "generators.rules.collect_tf"}
@@ -59,6 +60,19 @@ def seed_calls(valid: Sequence[Trace], count: int, rng: np.random.Generator) -> 
     return out
 
 
+def _call_note(invocation: Invocation, seed: int) -> str:
+    """The stage a worker announces before each call: a crash's Died.stage then names the call."""
+    return f"call {seed} {json.dumps(invocation.to_json(), separators=(',', ':'))}"
+
+
+def crashing_call(stage: str) -> tuple[Invocation, int] | None:
+    """The call (and its seed) a died worker was running, from its last stage."""
+    if not stage.startswith("call "):
+        return None
+    _, seed, text = stage.split(" ", 2)
+    return Trace.from_json({**json.loads(text), "valid": False}).invocation, int(seed)
+
+
 def collect_api(job: ApiJob, note: Callable[[str], None], module: ModuleType) -> list[dict[str, Any]]:
     """Worker side: the API's examples, then probes around them, as trace JSON objects."""
     note("examples")
@@ -66,20 +80,22 @@ def collect_api(job: ApiJob, note: Callable[[str], None], module: ModuleType) ->
     rng = np.random.default_rng([job.seed, sum(job.api.encode())])
     deadline = time.monotonic() + job.seconds
     seen = {t.invocation for t in traces}
-    for k, start in enumerate(seed_calls([t for t in traces if t.valid], job.seeds, rng)):
+    for start in seed_calls([t for t in traces if t.valid], job.seeds, rng):
         if job.probes and time.monotonic() < deadline:
             # The valid call again with fresh values: if it now fails, the API's validity
             # depends on tensor values (indices, probabilities), which shape rules cannot hold.
-            note(f"replay {k}")
-            traces.append(module.run(start.invocation, int(rng.integers(2**31))))
+            seed = int(rng.integers(2**31))
+            note(_call_note(start.invocation, seed))
+            traces.append(module.run(start.invocation, seed))
         for invocation in mutations(start.invocation, rng, job.probes):
             if time.monotonic() > deadline:
                 break
             if invocation in seen:
                 continue
             seen.add(invocation)
-            note(f"probe {k}")
-            traces.append(module.run(invocation, int(rng.integers(2**31))))
+            seed = int(rng.integers(2**31))
+            note(_call_note(invocation, seed))
+            traces.append(module.run(invocation, seed))
     return [t.to_json() for t in traces]
 
 
@@ -111,12 +127,16 @@ class CollectSummary:
     traces: Counter[str] = field(default_factory=Counter)  # valid / invalid
     died: dict[str, str] = field(default_factory=dict)  # api -> symptom while probing (examples kept)
     lost: dict[str, str] = field(default_factory=dict)  # api -> symptom even without probing
+    crashes: list[Crash] = field(default_factory=list)  # reproducers of the calls workers died on
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"framework": self.framework, "version": self.version, "traces": str(self.out),
                 "apis": self.apis, "valid": self.traces["valid"], "invalid": self.traces["invalid"],
-                "died_while_probing": self.died, "lost": self.lost, "seconds": round(self.seconds, 1)}
+                "died_while_probing": self.died, "lost": self.lost,
+                "crashes": [{"api": c.api, "symptom": c.symptom, "reproducer": str(c.directory / "repro.py"),
+                             "confirmed": c.confirmed, "detail": c.detail} for c in self.crashes],
+                "seconds": round(self.seconds, 1)}
 
 
 def default_trace_path(framework: str, version: str) -> Path:
@@ -162,6 +182,7 @@ def collect(
                     setup_arg=framework) as pool:
         ids = {pool.submit(job): api for api, job in jobs.items()}
         retries: dict[int, str] = {}
+        crashes: list[tuple[Invocation, int, str]] = []
         done = 0
         while ids or retries:
             for job_id, result in pool.results():
@@ -171,6 +192,9 @@ def collect(
                         summary.lost[api] = result.symptom
                     else:
                         summary.died[api] = f"{result.symptom} ({result.detail.splitlines()[0] if result.detail else ''})"
+                        found = crashing_call(result.stage)
+                        if found is not None:
+                            crashes.append((found[0], found[1], result.symptom))
                         retry = ApiJob(framework, api, seed, 0, 0, 0.0)
                         retries[pool.submit(retry)] = api
                         continue
@@ -183,6 +207,12 @@ def collect(
                 if progress and (done % 10 == 0 or done == len(chosen)):
                     progress(f"{done}/{len(chosen)} APIs, {summary.traces['valid']} valid and "
                              f"{summary.traces['invalid']} invalid traces, {time.monotonic() - start:.0f}s")
+    for invocation, call_seed, symptom in crashes:
+        if progress:
+            progress(f"confirming the {symptom} of {invocation.api} with a standalone reproducer")
+        crash = record_crash(path.parent / "crashes" / f"{framework}-{version}", framework, version, module,
+                             invocation, call_seed, symptom)
+        summary.crashes.append(crash)
     summary.seconds = time.monotonic() - start
     return summary
 

@@ -260,6 +260,14 @@ def _value(tf: Any, arg: Arg, rng: np.random.Generator) -> Any:
     return arg.value
 
 
+def materialize(invocation: Invocation, seed: int) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments run() calls the API with for `seed` (crash reproducers rebuild them)."""
+    tf = _tf()
+    rng = np.random.default_rng(seed)
+    args = [_value(tf, a, rng) for a in invocation.args]
+    return args, {k: _value(tf, a, rng) for k, a in invocation.kwargs}
+
+
 def run(invocation: Invocation, seed: int) -> Trace:
     """Call the API eagerly with fresh tensors of the recorded shapes and dtypes (source
     "probe"): valid with its outputs, or invalid with "ExceptionType: first line" (a tensor
@@ -273,9 +281,7 @@ def run(invocation: Invocation, seed: int) -> Trace:
         if math.prod(arg.shape or ()) > MAX_ELEMENTS:  # same refusal text as collect_torch
             return Trace(invocation, False, error=f"Refused: {name} has more than {MAX_ELEMENTS} elements",
                          source="probe")
-    rng = np.random.default_rng(seed)
-    args = [_value(tf, a, rng) for a in invocation.args]
-    kwargs = {k: _value(tf, a, rng) for k, a in invocation.kwargs}
+    args, kwargs = materialize(invocation, seed)
     with tf_docs.quiet():
         try:
             result = fn(*args, **kwargs)

@@ -385,6 +385,13 @@ def make_value(arg: Arg, rng: np.random.Generator) -> object:
     return arg.value
 
 
+def materialize(invocation: Invocation, seed: int) -> tuple[list[object], dict[str, object]]:
+    """The arguments run() calls the API with for `seed` (crash reproducers rebuild them)."""
+    rng = np.random.default_rng(seed)
+    args = [make_value(a, rng) for a in invocation.args]
+    return args, {k: make_value(a, rng) for k, a in invocation.kwargs}
+
+
 def run(invocation: Invocation, seed: int) -> Trace:
     """Execute `invocation` with fresh tensors from `seed` (source `probe`). A framework
     exception is an invalid trace; so is an output the format cannot hold ("Unrepresentable:")
@@ -394,9 +401,7 @@ def run(invocation: Invocation, seed: int) -> Trace:
         if math.prod(arg.shape or ()) > MAX_ELEMENTS:
             return Trace(invocation, False, error=f"Refused: {name} has more than {MAX_ELEMENTS} elements",
                          source="probe")
-    rng = np.random.default_rng(seed)
-    args = [make_value(a, rng) for a in invocation.args]
-    kwargs = {k: make_value(a, rng) for k, a in invocation.kwargs}
+    args, kwargs = materialize(invocation, seed)
     try:
         return call_trace(invocation, fn, args, kwargs, "probe")
     except Unrepresentable as exc:

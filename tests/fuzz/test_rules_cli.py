@@ -106,3 +106,21 @@ def test_user_mistakes_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert "no traces file" in capsys.readouterr().err
     assert main(["fuzz", "--rules", str(tmp_path), "--max-tests", "1", "--out", str(tmp_path / "c")]) == 2
     assert "rules directory" in capsys.readouterr().err
+
+
+def test_a_crashing_probe_becomes_a_confirmed_standalone_reproducer(tmp_path: Path) -> None:
+    from fuzz.rules_collect import _call_note, crashing_call
+    from fuzz.rules_crashes import record_crash
+    from generators.rules import collect_torch
+    from generators.rules.trace import Arg, Invocation
+
+    crash = Invocation("torch.lu_unpack", (Arg.tensor((3, 3), "float32"), Arg.tensor((0,), "int32")))
+    benign = Invocation("torch.add", (Arg.tensor((2, 3), "float32"), Arg.tensor((2, 3), "float32")),
+                        (("alpha", Arg("int", value=2)),))
+    for invocation, expected in ((crash, True), (benign, False)):
+        assert crashing_call(_call_note(invocation, 7)) == (invocation, 7)
+        found = record_crash(tmp_path, "torch", version(), collect_torch, invocation, 7, "segfault")
+        assert found.confirmed is expected, found.detail
+        script = (found.directory / "repro.py").read_text()
+        assert "gauntlet" not in script.split('"""')[2] and invocation.api + "(" in script
+        assert json.loads((found.directory / "crash.json").read_text())["confirmed"] is expected
