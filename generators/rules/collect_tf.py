@@ -8,8 +8,6 @@ import functools
 import inspect
 import math
 import os
-import runpy
-import sys
 import types
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,6 +20,7 @@ import numpy as np
 from generators.errors import GauntletError
 from generators.rules import tf_docs
 from generators.rules.trace import Arg, Invocation, Trace
+from generators.rules.user_command import InstrumentError, command_target, run_recorded  # noqa: F401 - InstrumentError is part of the collector API
 
 FRAMEWORK = "tensorflow"
 # The namespaces whose public functions are candidate APIs (tf.sparse, tf.random, tf.io,
@@ -82,15 +81,6 @@ class Collected:
     doc_blocks: int = 0  # docstring example blocks run
     doc_failed: int = 0  # blocks that raised (files, randomness, intentional errors, ...)
     skips: Counter[str] = field(default_factory=Counter)  # calls not recorded, by reason
-
-
-class InstrumentError(GauntletError):
-    """The user's command failed; `traces` holds what it recorded before failing."""
-
-    def __init__(self, message: str, traces: list[Trace], skips: Counter[str]) -> None:
-        super().__init__(message)
-        self.traces = traces
-        self.skips = skips
 
 
 def _tf() -> Any:
@@ -324,35 +314,10 @@ def record(argv: list[str]) -> Collected:
     through the public modules are seen (`tf.add`, `tf.nn.relu`, also from libraries such as
     Keras), not TensorFlow's internal calls. SystemExit(0) is success; any other failure raises
     InstrumentError, whose `traces` and `skips` keep what was recorded until then."""
-    module_mode = bool(argv) and argv[0] == "-m"
-    if not argv or (module_mode and len(argv) < 2):
-        raise GauntletError("instrument needs a command: script.py [args...] or -m module [args...]")
-    target = argv[1] if module_mode else argv[0]
-    if not module_mode and not os.path.isfile(target):
-        raise GauntletError(f"no such script: {target}")
+    target, _ = command_target(argv)
     tf = _tf()
     recorder = tf_docs.Recorder(f"user:{target}")
-    saved_argv, saved_path = sys.argv[:], sys.path[:]
-    sys.path.insert(0, os.getcwd() if module_mode else os.path.dirname(os.path.abspath(target)))
-    sys.argv = [target, *argv[(2 if module_mode else 1):]]
-    failure: str | None = None
-    try:
-        with _patched(tf, recorder):
-            if module_mode:
-                runpy.run_module(target, run_name="__main__", alter_sys=True)
-            else:
-                runpy.run_path(target, run_name="__main__")
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            failure = f"{target} exited with status {exc.code}"
-    except Exception as exc:  # noqa: BLE001 - the user's error becomes a user-facing one
-        failure = f"{target} raised {tf_docs.first_line(exc)}"
-    finally:
-        sys.argv = saved_argv
-        sys.path[:] = saved_path
-    if failure is not None:
-        raise InstrumentError(f"{failure} ({len(recorder.traces)} calls recorded before it)",
-                              recorder.traces, recorder.skips)
+    run_recorded(argv, _patched(tf, recorder), recorder.traces, recorder.skips, tf_docs.first_line)
     return Collected(recorder.traces, skips=recorder.skips)
 
 

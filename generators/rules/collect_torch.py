@@ -7,9 +7,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import os
-import runpy
-import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -22,6 +19,7 @@ import numpy as np
 
 from generators.errors import GauntletError
 from generators.rules.trace import Arg, Invocation, Trace
+from generators.rules.user_command import InstrumentError, command_target, run_recorded  # noqa: F401 - InstrumentError is part of the collector API
 
 FRAMEWORK = "torch"
 
@@ -410,15 +408,6 @@ def run(invocation: Invocation, seed: int) -> Trace:
 
 # ---- recording a user's command ----
 
-class InstrumentError(GauntletError):
-    """The instrumented command failed; `traces` holds the calls recorded before it did."""
-
-    def __init__(self, message: str, traces: list[Trace], skips: Counter[str]) -> None:
-        super().__init__(message)
-        self.traces = traces
-        self.skips = skips
-
-
 def _recorder(collected: Collected, source: str) -> Any:
     """A TorchFunctionMode recording each top-level call of a nameable public torch function
     (calls made inside it run with the mode off, so only the user's own calls are seen)."""
@@ -454,36 +443,9 @@ def record(argv: Sequence[str]) -> Collected:
     """Run a Python command (`["script.py", args...]` or `["-m", "module", args...]`) in this
     process under recording; SystemExit(0) ends it normally. Any other failure raises
     InstrumentError carrying the traces recorded so far."""
-    argv = list(argv)
-    module_mode = bool(argv) and argv[0] == "-m"
-    if not argv or (module_mode and len(argv) < 2):
-        raise GauntletError("instrument needs a command: script.py [args...] or -m module [args...]")
-    target = argv[1] if module_mode else argv[0]
-    if not module_mode and not os.path.isfile(target):
-        raise GauntletError(f"no such script: {target}")
+    target, _ = command_target(argv)
     collected = Collected()
-    saved_argv, saved_path = sys.argv[:], sys.path[:]
-    # As `python script.py` / `python -m` would: the script's folder (or the cwd) is importable.
-    sys.path.insert(0, os.path.dirname(os.path.abspath(target)) if not module_mode else os.getcwd())
-    sys.argv = [target, *argv[(2 if module_mode else 1):]]
-    failure: str | None = None
-    try:
-        with _recorder(collected, f"user:{target}"):
-            if module_mode:
-                runpy.run_module(target, run_name="__main__", alter_sys=True)
-            else:
-                runpy.run_path(target, run_name="__main__")
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            failure = f"{target} exited with status {exc.code}"
-    except Exception as exc:  # noqa: BLE001 - the user's error becomes a user-facing one
-        failure = f"{target} raised {error_text(exc)}"
-    finally:
-        sys.argv = saved_argv
-        sys.path[:] = saved_path
-    if failure is not None:
-        raise InstrumentError(f"{failure} ({len(collected.traces)} calls recorded before it)",
-                              collected.traces, collected.skips)
+    run_recorded(list(argv), _recorder(collected, f"user:{target}"), collected.traces, collected.skips, error_text)
     return collected
 
 
