@@ -49,11 +49,11 @@ def _options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
-    from generators.ops import catalog
+    from generators.rules.catalog import catalog_for
     from generators.spec import Missing
 
     rows: list[dict[str, Any]] = []
-    for name, spec in sorted(catalog().items()):
+    for name, spec in sorted(catalog_for(args.rules or "").items()):
         support = {
             fw: ("yes" if not isinstance(spec.lowering(fw), Missing) else f"no: {spec.lowering(fw).reason}")  # type: ignore[union-attr]
             for fw in ("torch", "tensorflow", "numpy")
@@ -313,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ops", help="list the operator catalog and each operator's framework support")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--rules", default=None, metavar="DIR", help="also list the rule-backed operators of a rules "
+                   "directory (e.g. corpora/rules/torch/2.13.0)")
     p.set_defaults(func=cmd_ops)
 
     p = sub.add_parser("generate", help="write generated graphs (JSON, or JSON + standalone scripts)")

@@ -124,3 +124,12 @@ def test_a_crashing_probe_becomes_a_confirmed_standalone_reproducer(tmp_path: Pa
         script = (found.directory / "repro.py").read_text()
         assert "gauntlet" not in script.split('"""')[2] and invocation.api + "(" in script
         assert json.loads((found.directory / "crash.json").read_text())["confirmed"] is expected
+
+
+def test_ops_lists_rule_backed_operators(collected: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    rules_dir = collected[1] / "torch" / version()
+    assert main(["ops", "--json", "--rules", str(rules_dir)]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    conv = [r for name, r in rows.items() if name.startswith("torch.nn.functional.conv1d(")]
+    assert conv and all(r["support"]["torch"] == "yes" and r["support"]["tensorflow"].startswith("no:") for r in conv)
+    assert "exp" in rows
