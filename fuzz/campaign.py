@@ -304,6 +304,6 @@ class Campaign:
             if not (directory / "bug.json").exists():
                 try:
                     write_bug_dir(directory, bug, self.catalog, versions, self.store.directory,
-                                  self.store.get_meta("backend_specs", {}))
+                                  self.store.get_meta("backend_specs", {}), self.config.rules)
                 except Exception as exc:  # noqa: BLE001 - the report must still be written
                     self.display.log(f"could not write {bug.dir} ({type(exc).__name__}: {exc}); the bug stays in the store")

@@ -213,7 +213,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
             max_nodes=args.max_nodes, ops=args.ops, exclude_ops=tuple(args.exclude_ops), dtypes=args.dtypes,
             max_elements=args.max_elements, batch=args.batch, timeout_s=args.timeout, memory_mb=args.memory_mb,
             reduce=not args.no_reduce, reduce_seconds=args.reduce_time, time_s=args.time,
-            max_tests=args.max_tests, ray=args.ray, coverage=args.coverage, rules=args.rules or "",
+            max_tests=args.max_tests, ray=args.ray, coverage=args.coverage,
+            rules=str(Path(args.rules).resolve()) if args.rules else "",
         )
         config.options()  # unknown dtypes are user errors: report them before starting workers
         from generators.graph_gen import usable_ops
@@ -255,13 +256,14 @@ def cmd_reduce(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from fuzz.report import write_report
     from fuzz.store import CampaignStore
-    from generators.ops import catalog
+    from generators.rules.catalog import catalog_for
 
     directory = Path(args.campaign_dir)
     with CampaignStore(directory, create=False) as store:
         sessions = store.sessions()
         status = sessions[-1][3] if sessions else "finished"
-        json_path, html_path = write_report(directory, store, catalog(), status)
+        rules = str((store.get_meta("config") or {}).get("rules", ""))
+        json_path, html_path = write_report(directory, store, catalog_for(rules), status)
     print(f"report: {html_path}  (data: {json_path})")
     return 0
 

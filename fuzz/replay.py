@@ -75,8 +75,9 @@ def _run(runner: DifferentialRunner, meta: Mapping[str, Any], graph: Graph, arra
 def replay(path: Path, workers: int = 1, limits: SandboxLimits | None = None, progress: Callable[[str], None] = print) -> list[Replayed]:
     loaded = [(d, *load_bug_dir(d)) for d in bug_dirs(path)]
     backends = _backends([meta for _, meta, _, _ in loaded])
+    rules = next((meta["rules"] for _, meta, _, _ in loaded if meta.get("rules")), "")
     results = []
-    with DifferentialRunner(backends, workers=workers, limits=limits, progress=progress) as runner:
+    with DifferentialRunner(backends, workers=workers, limits=limits, progress=progress, rules=rules) as runner:
         runner.start()
         for directory, meta, graph, arrays in loaded:
             ok, detail = _run(runner, meta, graph, arrays)
@@ -94,7 +95,12 @@ def reduce_again(directory: Path, catalog: Mapping[str, OpSpec], max_checks: int
 
     meta, graph, arrays = load_bug_dir(directory)
     backends = _backends([meta])
-    with DifferentialRunner(backends, workers=1, limits=limits, progress=progress) as runner:
+    rules = str(meta.get("rules", ""))
+    if rules:  # a campaign with rule-backed operators: their specs come from its rules directory
+        from generators.rules.catalog import catalog_for
+
+        catalog = catalog_for(rules)
+    with DifferentialRunner(backends, workers=1, limits=limits, progress=progress, rules=rules) as runner:
         runner.start()
         ok, detail = _run(runner, meta, graph, arrays)
         if not ok:
@@ -113,7 +119,7 @@ def reduce_again(directory: Path, catalog: Mapping[str, OpSpec], max_checks: int
         for old in directory.glob("*"):
             if old.is_file():
                 old.unlink()
-        write_bug_dir(directory, row, catalog, runner.versions, campaign, runner.specs)
+        write_bug_dir(directory, row, catalog, runner.versions, campaign, runner.specs, rules)
         data = json.loads((directory / "bug.json").read_text())
         data["id"] = label
         data["first_seen"] = meta.get("first_seen")

@@ -185,13 +185,15 @@ class Triage:
         directory = self.store.directory / bug.dir
         if directory.exists():
             shutil.rmtree(directory)
-        write_bug_dir(directory, bug, self.catalog, self.runner.versions, self.store.directory, self.runner.specs)
+        write_bug_dir(directory, bug, self.catalog, self.runner.versions, self.store.directory, self.runner.specs,
+                      self.runner.rules)
         return directory
 
 
 def write_bug_dir(directory: Path, bug: BugRow, catalog: Mapping[str, OpSpec], versions: Mapping[str, str], campaign: Path,
-                  specs: Mapping[str, str] | None = None) -> None:
-    """graph.json, inputs, repro.py (standalone where the backend allows), issue.md, bug.json."""
+                  specs: Mapping[str, str] | None = None, rules: str = "") -> None:
+    """graph.json, inputs, repro.py (standalone where the backend allows), issue.md, bug.json
+    (with the rules directory of rule-backed operators, so replays load the same catalog)."""
     from fuzz import repro
     from fuzz.gradients import cotangents_for
     from fuzz.stability import reference
@@ -219,6 +221,8 @@ def write_bug_dir(directory: Path, bug: BugRow, catalog: Mapping[str, OpSpec], v
         "reduction": bug.reduction, "standalone_repro": standalone, "campaign": str(campaign),
         "first_seen": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(bug.first_seen)),
     }
+    if rules:
+        meta["rules"] = rules
     (directory / "bug.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
