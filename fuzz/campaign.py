@@ -138,6 +138,7 @@ class Campaign:
         self.session_tests = 0
         self.ops_seen: set[str] = set()
         self.steering: Steering | None = None
+        self.coverage_packages: tuple[str, ...] = ()
         self.base_options = config.options()
 
     def _seeds(self) -> Iterator[int]:
@@ -207,6 +208,7 @@ class Campaign:
 
             self.steering = Steering(sorted(self.catalog), steer=config.coverage == "steer", covered=self.store.lines(),
                                      choices=choice_domains(self.catalog))
+            self.coverage_packages = packages
             self.display.log(f"coverage: measuring {', '.join(packages)}" + ("; steering operator choice" if self.steering.steer else ""))
         return DifferentialRunner(config.backends, workers=config.workers, limits=limits, progress=self.display.log,
                                   batch=config.batch, ray=config.ray, coverage=packages, rules=config.rules)
@@ -261,7 +263,7 @@ class Campaign:
         if self.steering is not None:
             from fuzz.coverage import summary
 
-            self.store.set_meta("coverage", summary(self.steering))
+            self.store.set_meta("coverage", summary(self.steering, self.coverage_packages))
         return "finished"
 
     def _record(self, result: CaseResult, elapsed: float, session: int) -> str:

@@ -31,12 +31,15 @@ from generators.ir import (
     disjoint_union,
     graph_from_json,
     type_variable,
+    without_node,
 )
 from generators.reference import ReferenceRejects, evaluate
 from generators.spec import OpSpec
-from generators.values import Feed, make_feed
+from generators.values import Feed, sound_feed
 
 Note = Callable[[str], None]
+# Rule-backed nodes a generated graph may lose to framework refusals before it is skipped.
+MAX_REFUSED_NODES = 4
 
 
 @dataclass(frozen=True)
@@ -250,16 +253,30 @@ def _start(job: CaseJob | GraphJob, note: Note, state: WorkerState) -> _Case | C
                 state.generators.clear()
             generator = state.generators[job.options] = GraphGenerator(state.catalog, job.options)
         graph = generator.generate(job.seed)
-        feed = make_feed(graph, np.random.default_rng(job.seed), state.catalog)
-    seconds["generate"] = time.perf_counter() - t0
-    if feed is None:
-        return CaseResult(**_base(job, graph), verdict=None, outcomes=(), feed=None, seconds=seconds)  # type: ignore[arg-type]
-    note("reference")
-    t0 = time.perf_counter()
-    try:
-        ref = reference(graph, feed.arrays, state.catalog, job.seed)
-    except ReferenceRejects:  # a rule-backed operator's float64 run refused: skip, as without inputs
-        return CaseResult(**_base(job, graph), verdict=None, outcomes=(), feed=None, seconds=seconds)  # type: ignore[arg-type]
+        feed = None
+    rng = np.random.default_rng(job.seed)
+    for dropped in range(MAX_REFUSED_NODES + 1):
+        try:
+            if not isinstance(job, GraphJob):
+                feed = sound_feed(graph, rng, state.catalog)
+            seconds["generate"] = time.perf_counter() - t0
+            if feed is None:
+                return CaseResult(**_base(job, graph), verdict=None, outcomes=(), feed=None, seconds=seconds)  # type: ignore[arg-type]
+            note("reference")
+            t0 = time.perf_counter()
+            ref = reference(graph, feed.arrays, state.catalog, job.seed)
+            break
+        except ReferenceRejects as refused:
+            # A rule-backed operator's framework refused a call its rule admits: drop that node
+            # (and what depends on it) from a generated graph; a given graph is skipped.
+            smaller = None
+            if not isinstance(job, GraphJob) and refused.node is not None and dropped < MAX_REFUSED_NODES:
+                smaller = without_node(graph, refused.node)
+            if smaller is None:
+                return CaseResult(**_base(job, graph), verdict=None, outcomes=(), feed=None, seconds=seconds)  # type: ignore[arg-type]
+            graph = smaller
+            t0 = time.perf_counter()
+    assert feed is not None  # the loop above returns whenever there is none
     expected = expectations(graph, state.catalog)
     seconds["reference"] = time.perf_counter() - t0
     case = _Case(job, graph, feed, ref, expected, graph_pairs(graph, state.catalog), seconds, state.catalog)

@@ -120,7 +120,11 @@ class DifferentialRunner:
             raise GauntletError(f"backend(s) not available on this machine: {', '.join(missing)}")
         from generators.rules.catalog import catalog_for
 
-        cat = catalog_for(self.rules)
+        # Rule-backed operators are probed lazily (a failing graph is re-run node by node):
+        # their reference is the framework's own eager run, which already refuses calls it
+        # cannot make, and probing thousands of them up front took minutes. The hand-written
+        # catalog's probe is shared with campaigns without rules.
+        cat = catalog_for("")
         store = ProbeCache(self.cache_root, cat)
         files = []
         for name in self.names:

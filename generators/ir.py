@@ -130,6 +130,38 @@ def disjoint_union(graphs: Sequence[Graph]) -> Graph:
     return Graph(tuple(placeholders), tuple(nodes), tuple(outputs))
 
 
+
+def without_node(graph: Graph, index: int) -> Graph | None:
+    """`graph` less node `index` and every node that depends on it, or None when no node is
+    left. A kept value that only removed nodes consumed becomes an output, so what it
+    computes is still observed; placeholders nothing uses any more are removed."""
+    gone = {index}
+    for i in range(index + 1, len(graph.nodes)):
+        if any(isinstance(r, NodeRef) and r.node in gone for r in graph.nodes[i].inputs):
+            gone.add(i)
+    kept = [i for i in range(len(graph.nodes)) if i not in gone]
+    if not kept:
+        return None
+    consumed_by_kept = {(r.node, r.output) for i in kept for r in graph.nodes[i].inputs if isinstance(r, NodeRef)}
+    orphaned = sorted(
+        (r.node, r.output)
+        for i in gone
+        for r in graph.nodes[i].inputs
+        if isinstance(r, NodeRef) and r.node not in gone and (r.node, r.output) not in consumed_by_kept
+    )
+    outputs = [r for r in graph.outputs if not (isinstance(r, NodeRef) and r.node in gone)]
+    listed = set(outputs)
+    outputs.extend(ref for ref in dict.fromkeys(NodeRef(n, k) for n, k in orphaned) if ref not in listed)
+    used = sorted({r.index for r in [*outputs, *(r for i in kept for r in graph.nodes[i].inputs)] if isinstance(r, InputRef)})
+    node_map = {old: new for new, old in enumerate(kept)}
+    input_map = {old: new for new, old in enumerate(used)}
+
+    def remap(ref: ValueRef) -> ValueRef:
+        return InputRef(input_map[ref.index]) if isinstance(ref, InputRef) else NodeRef(node_map[ref.node], ref.output)
+
+    nodes = tuple(Node(n.op, tuple(remap(r) for r in n.inputs), n.attrs, n.outputs) for n in (graph.nodes[i] for i in kept))
+    return Graph(tuple(graph.placeholders[i] for i in used), nodes, tuple(remap(r) for r in outputs))
+
 # --- JSON ----------------------------------------------------------------------------------
 
 

@@ -24,7 +24,11 @@ class NoReference(GauntletError):
 class ReferenceRejects(Exception):
     """The reference refused these inputs: a rule-backed operator (whose reference is the
     framework itself) got a call its inferred rule admits but the framework rejects. The
-    test case is skipped like one without inputs, not reported."""
+    test case is skipped like one without inputs, not reported. `node` is the index of the
+    refusing node in the graph being evaluated (set by `evaluate`), so a caller can drop
+    just that node and what depends on it."""
+
+    node: int | None = None
 
 
 def as_tuple(result: Any) -> tuple[Any, ...]:
@@ -74,7 +78,11 @@ def evaluate(
         inputs = [get(r) for r in node.inputs]
         if perturb_inputs is not None:
             inputs = list(perturb_inputs(i, node, tuple(inputs)))
-        outputs = run_reference(catalog[node.op], inputs, node.attr_map)
+        try:
+            outputs = run_reference(catalog[node.op], inputs, node.attr_map)
+        except ReferenceRejects as refused:
+            refused.node = i
+            raise
         if not wide:
             outputs = tuple(o.astype(t.dtype.numpy(), copy=False) for o, t in zip(outputs, node.outputs))
         if check is not None and not check(i, node, inputs, outputs):

@@ -99,6 +99,17 @@ def make_feed(
 ) -> Feed | None:
     """Values for every placeholder such that the reference is finite and stable at every
     node, or None after `tries` attempts (the graph is then best skipped)."""
+    try:
+        return sound_feed(graph, rng, catalog, tries)
+    except ReferenceRejects:
+        return None  # the framework-backed reference refuses the graph itself
+
+
+def sound_feed(
+    graph: Graph, rng: np.random.Generator, catalog: Mapping[str, OpSpec], tries: int = 24
+) -> Feed | None:
+    """As `make_feed`, but a rule-backed operator refusing its call raises ReferenceRejects
+    (naming the node), so the caller can drop that node instead of the whole graph."""
     ranges = placeholder_ranges(graph, catalog)
     check = node_is_sound(catalog)
     for attempt in range(tries):
@@ -106,10 +117,6 @@ def make_feed(
         arrays = tuple(
             sample_array(rng, p.type, ranges[i], scale) for i, p in enumerate(graph.placeholders)
         )
-        try:
-            results = evaluate(graph, arrays, catalog, check=check)
-        except ReferenceRejects:
-            return None  # the framework-backed reference refuses the graph itself
-        if results is not None:
+        if evaluate(graph, arrays, catalog, check=check) is not None:
             return Feed(arrays, attempt + 1)
     return None

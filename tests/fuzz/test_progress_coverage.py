@@ -7,7 +7,7 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzz.coverage import Steering, line_id, packages_for
+from fuzz.coverage import LineTracker, Steering, line_id, lines_by_package, package_files, packages_for
 from fuzz.progress import PlainDisplay, Snapshot, fmt_duration
 
 
@@ -84,3 +84,23 @@ def test_choice_weights_steer_the_generated_attributes() -> None:
     assert values == {"tanh"}
     keys = {k for g in graphs for k in choice_keys(g, cat)}
     assert "gelu.approximate=1" in keys and "gelu.approximate=0" not in keys
+
+
+def test_covered_lines_are_split_by_the_package_they_lie_in() -> None:
+    import json
+
+    tracker = LineTracker(["json", "email"])
+    try:
+        json.loads(json.dumps({"a": [1, 2.5, None]}, indent=1))
+        ids, _ = tracker.after_test(["op"])
+    finally:
+        tracker.cov.stop()
+    counts = lines_by_package(ids, ["json", "email", "torch._inductor"])
+    assert counts["json"] > 10 and counts["email"] == 0 and counts["torch._inductor"] == 0
+    assert sum(counts.values()) == len(set(ids))  # every measured line belongs to a measured package
+
+
+def test_package_files_lists_an_installed_packages_sources() -> None:
+    files = package_files("torch._inductor")
+    assert len(files) > 100 and all(f.suffix == ".py" and "_inductor" in f.parts for f in files)
+    assert package_files("no_such_package.sub") == [] and package_files("json.decoder")[0].name == "decoder.py"

@@ -7,9 +7,10 @@ import json
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generators.errors import GraphError
-from generators.ir import graph_from_json, validate
+from generators.ir import Graph, InputRef, NodeRef, graph_from_json, validate, without_node
 from generators.strategies import graphs
 
 
@@ -76,3 +77,37 @@ def test_validate_names_the_problem(graph_dict: dict, edit, message: str) -> Non
 def test_malformed_json_is_a_graph_error(text: str, message: str) -> None:
     with pytest.raises(GraphError, match=message):
         graph_from_json(text, where="edited.json")
+
+
+def _dependents(graph: Graph, index: int) -> set[int]:
+    gone = {index}
+    for i, node in enumerate(graph.nodes):
+        if any(isinstance(r, NodeRef) and r.node in gone for r in node.inputs):
+            gone.add(i)
+    return gone
+
+
+@settings(max_examples=80, deadline=None)
+@given(graphs(max_nodes=8), st.data())
+def test_without_node_drops_exactly_the_node_and_its_dependents(graph: Graph, data: st.DataObject) -> None:
+    index = data.draw(st.integers(0, len(graph.nodes) - 1))
+    gone = _dependents(graph, index)
+    smaller = without_node(graph, index)
+    kept = [n for i, n in enumerate(graph.nodes) if i not in gone]
+    if not kept:
+        assert smaller is None
+        return
+    assert smaller is not None
+    validate(smaller)
+    assert [(n.op, n.attrs, n.outputs) for n in smaller.nodes] == [(n.op, n.attrs, n.outputs) for n in kept]
+    # every value a removed node consumed, if still computed, is consumed or an output
+    consumed = {r for n in smaller.nodes for r in n.inputs} | set(smaller.outputs)
+    new_index = {old: new for new, old in enumerate(i for i in range(len(graph.nodes)) if i not in gone)}
+    for i in gone:
+        for r in graph.nodes[i].inputs:
+            if isinstance(r, NodeRef) and r.node in new_index:
+                assert NodeRef(new_index[r.node], r.output) in consumed
+    # placeholders: exactly the ones still used
+    used = {r.index for n in smaller.nodes for r in n.inputs if isinstance(r, InputRef)}
+    used |= {r.index for r in smaller.outputs if isinstance(r, InputRef)}
+    assert used == set(range(len(smaller.placeholders)))
