@@ -8,18 +8,22 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fuzz.oracle import Finding
 from fuzz.runner import DifferentialRunner
-from fuzz.sandbox import SandboxLimits
-from fuzz.triage import finding_from, load_bug_dir, reproduces
+from fuzz.sandbox import Died, SandboxLimits
+from fuzz.triage import finding_from, load_bug_dir, matching, reproduces
 from generators.errors import GauntletError
 from generators.ir import Graph
 from generators.spec import OpSpec
+
+if TYPE_CHECKING:
+    from fuzz.execute import CaseResult
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def _backends(metas: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _run(runner: DifferentialRunner, meta: Mapping[str, Any], graph: Graph, arrays: Sequence[np.ndarray]) -> tuple[bool, str]:
+def _answer(runner: DifferentialRunner, meta: Mapping[str, Any], graph: Graph, arrays: Sequence[np.ndarray]) -> CaseResult | Died:
     from fuzz.execute import GraphJob
 
     finding = finding_from(meta["finding"])
@@ -59,11 +63,15 @@ def _run(runner: DifferentialRunner, meta: Mapping[str, Any], graph: Graph, arra
     backends = tuple(b for b in runner.names if b in finding.backends or b == witness)
     job = GraphJob(int(meta["seed"]), graph.to_json(), tuple(arrays), backends, runner.capability_json,
                    gradients=finding.symptom == "wrong_gradient")
-    answer = runner.pool.run([job])[0]
-    if reproduces(answer, finding, witness):
-        return True, f"{finding.symptom} on {', '.join(finding.backends)}"
-    from fuzz.sandbox import Died
+    answer: CaseResult | Died = runner.pool.run([job])[0]
+    return answer
 
+
+def _run(runner: DifferentialRunner, meta: Mapping[str, Any], graph: Graph, arrays: Sequence[np.ndarray]) -> tuple[bool, str]:
+    finding = finding_from(meta["finding"])
+    answer = _answer(runner, meta, graph, arrays)
+    if reproduces(answer, finding, meta.get("witness", "")):
+        return True, f"{finding.symptom} on {', '.join(finding.backends)}"
     if isinstance(answer, Died):
         return False, f"a different failure: {answer.symptom} in {answer.stage}"
     if answer.verdict is None:
@@ -89,7 +97,7 @@ def reduce_again(directory: Path, catalog: Mapping[str, OpSpec], max_checks: int
                  limits: SandboxLimits | None = None, progress: Callable[[str], None] = print) -> tuple[int, int]:
     """Reduce a bug directory's graph further (a larger budget than the campaign's) and
     rewrite its files. Returns (nodes before, nodes after)."""
-    from fuzz.reduce import reduce
+    from fuzz.reduce import InputPasses, reduce
     from fuzz.store import BugRow, pack_arrays
     from fuzz.triage import dtypes_of, write_bug_dir
 
@@ -100,30 +108,55 @@ def reduce_again(directory: Path, catalog: Mapping[str, OpSpec], max_checks: int
         from generators.rules.catalog import catalog_for
 
         catalog = catalog_for(rules)
+    finding = finding_from(meta["finding"])
+    witness = str(meta.get("witness", ""))
+    # The reduced graph's own finding: its output index and numbers differ from the original's.
+    seen: dict[str, Finding] = {}
+
+    def still_fails(g: Graph, a: Sequence[np.ndarray]) -> bool:
+        answer = _answer(runner, meta, g, a)
+        if reproduces(answer, finding, witness):
+            seen[g.digest()] = matching(answer, finding)
+            return True
+        return False
+
     with DifferentialRunner(backends, workers=1, limits=limits, progress=progress, rules=rules) as runner:
         runner.start()
         ok, detail = _run(runner, meta, graph, arrays)
         if not ok:
             raise GauntletError(f"{directory}: the bug no longer reproduces ({detail}); nothing to reduce")
-        result = reduce(graph, arrays, catalog, lambda g, a: _run(runner, meta, g, a)[0], max_checks=max_checks,
-                        deadline_s=seconds, progress=progress)
+        try:
+            result = reduce(graph, arrays, catalog, still_fails, max_checks=max_checks, deadline_s=seconds, progress=progress)
+        except InputPasses:
+            raise GauntletError(f"{directory}: the bug reproduced once, then not on the next run (flaky); the "
+                                "directory is left as it was") from None
         before, after = len(graph.nodes), len(result.graph.nodes)
         reduction = {"nodes_before": (meta.get("reduction") or {}).get("nodes_before", before), "nodes_after": after,
                      "checks": result.checks, "complete": result.complete}
+        reduced = seen.get(result.graph.digest(), finding)
         row = BugRow(0, "", meta.get("signature"), meta["symptom"], meta["stage"], tuple(meta["backends"]), meta.get("message", ""),
-                     meta["finding"].get("detail", ""), int(meta["seed"]), 0.0, 0, "reported", tuple(sorted(set(result.graph.op_names()))),
-                     tuple(dtypes_of(result.graph)), directory.name, reduction, meta["finding"], meta.get("witness", ""),
+                     reduced.detail, int(meta["seed"]), 0.0, 0, "reported", tuple(sorted(set(result.graph.op_names()))),
+                     tuple(dtypes_of(result.graph)), directory.name, reduction, asdict(reduced), witness,
                      result.graph.to_json(), pack_arrays(result.arrays))
         label = meta.get("id", directory.name)
         campaign = Path(meta.get("campaign", directory.parent.parent))
-        for old in directory.glob("*"):
-            if old.is_file():
-                old.unlink()
-        write_bug_dir(directory, row, catalog, runner.versions, campaign, runner.specs, rules)
-        data = json.loads((directory / "bug.json").read_text())
-        data["id"] = label
-        data["first_seen"] = meta.get("first_seen")
-        (directory / "bug.json").write_text(json.dumps(data, indent=2) + "\n")
+        # Written beside the old files first and swapped in, so a failure loses nothing.
+        fresh = directory.with_name(f".{directory.name}.reduced")
+        shutil.rmtree(fresh, ignore_errors=True)
+        try:
+            write_bug_dir(fresh, row, catalog, runner.versions, campaign, runner.specs, rules)
+            data = json.loads((fresh / "bug.json").read_text())
+            data["id"] = label
+            data["first_seen"] = meta.get("first_seen")
+            (fresh / "bug.json").write_text(json.dumps(data, indent=2) + "\n")
+        except BaseException:
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
+        old = directory.with_name(f".{directory.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        directory.rename(old)
+        fresh.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
     return before, after
 
 

@@ -55,7 +55,8 @@ def _same_symptom(a: str, b: str) -> bool:
     return a == b or (a in _WRONG_VALUES and b in _WRONG_VALUES)
 
 
-def _matching(answer: CaseResult | Died, finding: Finding) -> Finding:
+def matching(answer: CaseResult | Died, finding: Finding) -> Finding:
+    """The re-run's own finding of the same failure (its output index and numbers)."""
     if isinstance(answer, Died):
         return Finding(answer.symptom, finding.stage, finding.backends, None, answer.detail)
     assert answer.verdict is not None
@@ -103,7 +104,7 @@ class Triage:
     def check(self, graph: Graph, arrays: Sequence[np.ndarray], finding: Finding, witness: str, seed: int) -> bool:
         answer = self.runner.pool.run([self.job(graph, arrays, finding, witness, seed)])[0]
         if reproduces(answer, finding, witness):
-            self._last = (graph.digest(), _matching(answer, finding))
+            self._last = (graph.digest(), matching(answer, finding))
             return True
         return False
 

@@ -220,6 +220,11 @@ def test_reduce_and_promote_a_bug_directory(tmp_path: Path, capsys: pytest.Captu
     assert main(["reduce", str(bug_dir), "--timeout", "30"]) == 0
     meta = json.loads((bug_dir / "bug.json").read_text())
     assert meta["ops"] == ["sum"] and meta["reduction"]["nodes_after"] == 1 and meta["id"] == bug["id"]
+    # the finding is the reduced graph's own (its output index exists there), and the
+    # rewrite left no scratch directories behind
+    outputs = json.loads((bug_dir / "graph.json").read_text())["outputs"]
+    assert meta["finding"]["output"] is None or meta["finding"]["output"] < len(outputs)
+    assert sorted(p.name for p in bug_dir.parent.iterdir()) == [bug_dir.name]
     corpus = tmp_path / "regressions"
     assert main(["promote", str(bug_dir), "--corpus", str(corpus), "--timeout", "30",
                  "--upstream", "https://example.org/issues/7"]) == 0
