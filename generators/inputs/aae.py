@@ -1,6 +1,7 @@
-"""The small class-pair adversarial autoencoder behind the ambiguous-input generator: a 2-D latent
-space whose prior has one Gaussian mode per class, so the two classes sit in known regions and
-the space between them decodes to blends. Torch only; knows nothing of the model under test."""
+"""The small class-pair adversarial autoencoder behind the ambiguous-input generator: a small
+latent space (4-D by default; AmbiGuess uses 2-D) whose prior has one Gaussian mode per class,
+so the two classes sit in known regions and the space between them decodes to blends. Torch
+only; knows nothing of the model under test."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from torch.nn import functional as F
 
 __all__ = ["AAESettings", "PairAAE", "train_pair_aae"]
 
-LATENT = 2
-
-
 @dataclass(frozen=True)
 class AAESettings:
     """Training settings of one pair's autoencoder. `separation` is the distance of each class
     mode from the origin along the first latent axis, in units of the modes' standard deviation
-    (1); `adversarial` weighs the discriminator's push against the reconstruction loss."""
+    (1); `adversarial` weighs the discriminator's push against the reconstruction loss; `latent`
+    is the code size (more than 2 leaves room to satisfy the label model and the auxiliary
+    ensemble of the generator at once; with 2 their balanced curves rarely meet)."""
 
     epochs: int = 150
     batch: int = 64
@@ -29,6 +29,7 @@ class AAESettings:
     learning_rate: float = 2e-3
     separation: float = 1.5
     adversarial: float = 0.05
+    latent: int = 4
 
     def as_params(self) -> dict[str, object]:
         return {
@@ -38,6 +39,7 @@ class AAESettings:
             "learning_rate": self.learning_rate,
             "separation": self.separation,
             "adversarial": self.adversarial,
+            "latent": self.latent,
         }
 
 
@@ -51,10 +53,10 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
 
 
 class PairAAE(nn.Module):
-    """Encoder to a 2-D code, decoder back to the input space (each value mapped into `bounds`
+    """Encoder to a `settings.latent`-D code, decoder back to the input space (each value mapped into `bounds`
     through a scaled sigmoid), and a discriminator on (code, class) telling codes from draws of
-    the class's prior mode. Class 0 of the pair sits at (-separation, 0), class 1 at
-    (+separation, 0)."""
+    the class's prior mode. Class 0 of the pair sits at (-separation, 0, ...), class 1 at
+    (+separation, 0, ...)."""
 
     def __init__(
         self, input_shape: Sequence[int], bounds: tuple[float, float], settings: AAESettings
@@ -65,10 +67,11 @@ class PairAAE(nn.Module):
         self.settings = settings
         size = int(np.prod(self.input_shape))
         hidden = list(settings.hidden)
-        self.encoder = _mlp([size, *hidden, LATENT])
-        self.decoder = _mlp([LATENT, *reversed(hidden), size])
-        self.discriminator = _mlp([LATENT + 2, *hidden, 1])
-        modes = torch.tensor([[-settings.separation, 0.0], [settings.separation, 0.0]])
+        self.encoder = _mlp([size, *hidden, settings.latent])
+        self.decoder = _mlp([settings.latent, *reversed(hidden), size])
+        self.discriminator = _mlp([settings.latent + 2, *hidden, 1])
+        modes = torch.zeros(2, settings.latent)
+        modes[0, 0], modes[1, 0] = -settings.separation, settings.separation
         self.register_buffer("modes", modes)
 
     def unit(self, x: torch.Tensor) -> torch.Tensor:

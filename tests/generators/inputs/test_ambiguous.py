@@ -1,24 +1,45 @@
-"""Ambiguous inputs on the digits models: what is kept is re-verified on the label model, labelled
-0.5 / 0.5 on its pair, reproducible per seed, and judged by an independently trained CNN."""
+"""Ambiguous inputs on the digits models: what is kept is re-verified on the label model, agreed
+on by the generator's own auxiliary ensemble, spread out, labelled 0.5 / 0.5 on its pair,
+reproducible per seed, and judged by an independently trained CNN."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generators.errors import GauntletError
 from generators.inputs.adapter import ModelAdapter, adapt
 from generators.inputs.ambiguous import ambiguous, confused_pairs
+from generators.inputs.ensemble import EnsembleSettings, train_auxiliaries
 from generators.inputs.result import HardInputs
 from tests.generators.inputs.digits import SHAPE, digits, keras_mlp, torch_cnn, torch_mlp
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny batches train several times slower on two threads when other jobs share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 PAIRS = [(3, 8), (1, 7)]
-FAST: dict[str, Any] = {"per_pair": 8, "epochs": 100, "candidates": 32}
+ENSEMBLE = EnsembleSettings(steps=600)
+FAST: dict[str, Any] = {
+    "per_pair": 8,
+    "epochs": 100,
+    "candidates": 160,
+    "auxiliary": 4,
+    "ensemble": ENSEMBLE,
+}
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +103,47 @@ def test_rerun_puts_the_pair_on_top_evenly_split(made: HardInputs, label_model: 
     assert (p_a + p_b >= made.params["mass"]).all()
 
 
+def test_the_auxiliary_ensemble_agrees_on_every_kept_input(made: HardInputs) -> None:
+    """The generator's own auxiliary models (rebuilt here from the same seed: training is
+    deterministic) put each kept input's pair on top of their mean probability, split below
+    auxiliary_gap; params say how many of them balance each input on their own."""
+    x, y, _, _ = digits()
+    helpers = train_auxiliaries(x, y, SHAPE, (0.0, 1.0), 10, FAST["auxiliary"], ENSEMBLE, seed=0)
+    recorded = made.params["auxiliary_models"]
+    assert [h.description for h in helpers] == [m["description"] for m in recorded]
+    assert all(m["train_accuracy"] > 0.9 for m in recorded)
+    mean = np.mean([h.probabilities(made.x) for h in helpers], axis=0)
+    pairs = pair_of(made)
+    rows = np.arange(len(made))
+    p_a, p_b = mean[rows, pairs[:, 0]], mean[rows, pairs[:, 1]]
+    top2 = np.sort(np.argsort(-mean, axis=1)[:, :2], axis=1)
+    assert (top2 == np.sort(pairs, axis=1)).all()
+    assert (np.abs(p_a - p_b) / (p_a + p_b) < made.params["auxiliary_gap"]).all()
+    agreement = np.array(made.params["auxiliary_balanced"])
+    assert agreement.shape == (len(made),) and ((agreement >= 0) & (agreement <= FAST["auxiliary"])).all()
+
+
+def test_kept_inputs_of_a_pair_are_spread_out(made: HardInputs) -> None:
+    pairs = pair_of(made)
+    for pair in PAIRS:
+        flat = made.x[(pairs == pair).all(axis=1)].reshape(-1, int(np.prod(SHAPE)))
+        distances = np.sqrt(((flat[:, None] - flat[None]) ** 2).mean(axis=2))
+        np.fill_diagonal(distances, np.inf)
+        assert distances.min() >= made.params["spacing"], pair
+
+
+def test_without_auxiliary_models_only_the_label_model_decides(label_model: ModelAdapter) -> None:
+    x, y, _, _ = digits()
+    alone = ambiguous(label_model, x, y, pairs=[PAIRS[0]], seed=0, **{**FAST, "auxiliary": 0})
+    assert alone.params["auxiliary_models"] == [] and len(alone) >= 1
+    assert alone.params["auxiliary_balanced"] == [0] * len(alone)
+
+
 def test_an_independent_judge_finds_them_far_less_certain_than_real_digits(made: HardInputs) -> None:
-    """Measured with seed 0: the judge (another architecture, another seed) puts the same pair
-    on top of 100% of kept inputs, with a median top-2 gap of 0.64 against 1.00 on real test
-    digits; 25% of kept inputs are below a gap of 0.3 against 1% of real digits."""
+    """Measured with seed 0 (13 inputs kept): the judge (another architecture, another seed, never
+    shown to the generator) has a median top-2 gap of 0.30 on them against 1.00 on real test
+    digits; 54% of kept inputs are below a gap of 0.3 against 1% of real digits (25% before the
+    auxiliary ensemble)."""
     judge = adapt(torch_cnn(seed=1), SHAPE)
     _, _, x_test, _ = digits()
     probabilities = judge.probabilities(made.x)
@@ -99,7 +157,8 @@ def test_an_independent_judge_finds_them_far_less_certain_than_real_digits(made:
 @pytest.mark.xfail(
     strict=True,
     reason="acceptance not reached: independently trained digits models disagree on where the pair "
-    "boundary lies by more than the width of their own uncertain band (see the benchmark)",
+    "boundary lies by more than the width of their own uncertain band; the auxiliary ensemble "
+    "narrows this but does not close it (see benchmarks/ambiguous.py)",
 )
 def test_judge_gap_below_03_on_80_percent(made: HardInputs) -> None:
     judge = adapt(torch_cnn(seed=1), SHAPE)
@@ -143,6 +202,12 @@ def test_too_few_samples_or_bad_data_raise(label_model: ModelAdapter) -> None:
         ambiguous(label_model, x * 2, y, pairs=[(3, 8)])
     with pytest.raises(GauntletError, match="gap"):
         ambiguous(label_model, x, y, pairs=[(3, 8)], gap=0.0)
+    with pytest.raises(GauntletError, match="auxiliary_gap"):
+        ambiguous(label_model, x, y, pairs=[(3, 8)], auxiliary_gap=0.0)
+    with pytest.raises(GauntletError, match="ensemble_weight"):
+        ambiguous(label_model, x, y, pairs=[(3, 8)], ensemble_weight=-1.0)
+    with pytest.raises(GauntletError, match="auxiliary"):
+        ambiguous(label_model, x, y, pairs=[(3, 8)], auxiliary=-1)
 
 
 @settings(max_examples=8, deadline=None)
