@@ -124,9 +124,12 @@ def backsubstitute(
     hi: torch.Tensor,
     relaxations: Mapping[int, Relaxation],
     record: bool = False,
+    extra: Mapping[int, torch.Tensor] | None = None,
 ) -> Backsub:
     """Lower bound over the box [lo, hi] ([D, n0]) of lam ([D, k, size(start)]) . x_start +
-    const ([D, k]), through every layer down to the input."""
+    const ([D, k]), through every layer down to the input. `extra[node]` ([D, k, size]) is
+    added to the coefficients of an activation's input as the pass crosses it (the split
+    constraints' Lagrangian terms, beta-CROWN)."""
     pending: dict[int, torch.Tensor] = {start: lam}
     total = const
     recorded: dict[int, torch.Tensor] = {}
@@ -144,9 +147,17 @@ def backsubstitute(
             if record:
                 recorded[node] = L
             r = relaxations[node]
-            pos, neg = L.clamp(min=0), L.clamp(max=0)
-            total = total + (pos * r.lower_bias + neg * r.upper_bias).sum(-1)
-            through = pos * r.lower_slope + neg * r.upper_slope
+            neg = L.clamp(max=0)
+            # pos * a + neg * b == L * a + neg * (b - a): one clamp and fused products instead
+            # of two clamps and four full-size products (this loop dominates the cost).
+            if r.lower_slope.shape[1] == 1 and L.dim() == 3:
+                bias = torch.bmm(L, r.lower_bias.transpose(1, 2)) + torch.bmm(neg, (r.upper_bias - r.lower_bias).transpose(1, 2))
+                total = total + bias.squeeze(-1)
+            else:
+                total = total + (L * r.lower_bias + neg * (r.upper_bias - r.lower_bias)).sum(-1)
+            through = torch.addcmul(L * r.lower_slope, neg, r.upper_slope - r.lower_slope)
+            if extra is not None and node in extra:
+                through = through + extra[node]
             p = layer.parent
             pending[p] = pending[p] + through if p in pending else through
     L0 = pending.get(0)
@@ -267,48 +278,83 @@ def spec_bounds(
     layer_bounds: LayerBounds,
     alpha_steps: int = 0,
     record: bool = False,
+    splits: Mapping[int, torch.Tensor] | None = None,
 ) -> Backsub:
     """Lower bounds of C @ y - d ([D, k]) over each box, from precomputed intermediate
     bounds; with `alpha_steps`, ReLU lower slopes are optimized per row by projected
-    gradient ascent on the bound (every slope in range is sound, so any iterate is)."""
+    gradient ascent on the bound (every slope in range is sound, so any iterate is).
+    `splits` ([D, size] in {-1, 0, 1} per activation node, as given to intermediate_bounds)
+    adds beta-CROWN terms: for a split s * z >= 0 and beta >= 0, min f >= min (f - beta s z)
+    over the sub-domain, and the betas are optimized with the slopes."""
     D = lo.shape[0]
     lam = C.expand(D, -1, -1) if C.dim() == 2 else C
     const = -(d.expand(D, -1) if d.dim() == 1 else d)
     out = len(net.layers)
     if alpha_steps <= 0:
         return backsubstitute(net, out, lam, const, lo, hi, layer_bounds.relaxations, record)
+    k = lam.shape[1]
     alphas: dict[int, torch.Tensor] = {}
+    betas: dict[int, torch.Tensor] = {}
+    signs: dict[int, torch.Tensor] = {}
+    clamped: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     for node in net.activation_nodes():
         layer = net.layers[node - 1]
-        if layer.kind in ("relu", "leaky_relu"):  # type: ignore[union-attr]
-            base = layer_bounds.relaxations[node].lower_slope
-            alphas[node] = base.expand(D, lam.shape[1], -1).clone().requires_grad_(True)
+        if layer.kind not in ("relu", "leaky_relu"):  # type: ignore[union-attr]
+            continue
+        base = layer_bounds.relaxations[node].lower_slope
+        alphas[node] = base.expand(D, k, -1).clone().requires_grad_(True)
+        pre = layer.parent  # type: ignore[union-attr]
+        l, u = layer_bounds.lower[pre], layer_bounds.upper[pre]
+        if splits is not None and node in splits and bool((splits[node] != 0).any()):
+            # The relaxation must see the split decisions, as intermediate_bounds' did.
+            l, u, _ = apply_splits(l, u, splits[node])
+            signs[node] = splits[node].to(lo.dtype).unsqueeze(1)
+            betas[node] = torch.zeros((D, k, l.shape[1]), dtype=lo.dtype, requires_grad=True)
+        clamped[node] = (l, u)
     best: Backsub | None = None
-    optimizer = torch.optim.Adam(list(alphas.values()), lr=0.1) if alphas else None
+    params = list(alphas.values()) + list(betas.values())
+    optimizer = _Adam(params) if params else None
     for step in range(alpha_steps + 1):
         with torch.enable_grad():
             relaxations = dict(layer_bounds.relaxations)
             for node, a in alphas.items():
-                layer = net.layers[node - 1]
-                pre = layer.parent  # type: ignore[union-attr]
-                l, u = layer_bounds.lower[pre], layer_bounds.upper[pre]
-                relaxations[node] = relax(layer, l, u, a)  # type: ignore[arg-type]
-            result = backsubstitute(net, out, lam, const, lo, hi, relaxations, record)
+                relaxations[node] = relax(net.layers[node - 1], *clamped[node], a)  # type: ignore[arg-type]
+            extra = {node: -b.clamp(min=0) * signs[node] for node, b in betas.items()}
+            result = backsubstitute(net, out, lam, const, lo, hi, relaxations, record, extra)
             if best is None:
-                best = Backsub(result.lower.detach(), result.input_coeffs.detach(), {k: v.detach() for k, v in result.at_activation.items()})
+                best = Backsub(result.lower.detach(), result.input_coeffs.detach(), {n: v.detach() for n, v in result.at_activation.items()})
             else:
                 better = result.lower.detach() > best.lower
                 best.lower = torch.where(better, result.lower.detach(), best.lower)
                 best.input_coeffs = torch.where(better.unsqueeze(-1), result.input_coeffs.detach(), best.input_coeffs)
-                for k, v in result.at_activation.items():
-                    best.at_activation[k] = torch.where(better.unsqueeze(-1), v.detach(), best.at_activation[k])
+                for n, v in result.at_activation.items():
+                    best.at_activation[n] = torch.where(better.unsqueeze(-1), v.detach(), best.at_activation[n])
             if optimizer is None or step == alpha_steps:
                 break
-            optimizer.zero_grad()
-            (-result.lower.sum()).backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
+            grads = torch.autograd.grad(-result.lower.sum(), optimizer.params, allow_unused=True)
+            optimizer.step(tuple(torch.zeros_like(p) if g is None else g for g, p in zip(grads, optimizer.params)))
     assert best is not None
     return best
+
+
+class _Adam:
+    """Adam on a few tensors, in place (torch.optim would import torch._dynamo: ~1.5 s per
+    process). Any iterate is sound: the slopes are clamped to their valid range when used."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float = 0.1, betas: tuple[float, float] = (0.9, 0.999)) -> None:
+        self.params, self.lr, self.betas, self.t = params, lr, betas, 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    def step(self, grads: tuple[torch.Tensor, ...]) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        with torch.no_grad():
+            for p, g, m, v in zip(self.params, grads, self.m, self.v):
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = (v / (1 - b2**self.t)).sqrt_().add_(1e-8)
+                p.addcdiv_(m, denom, value=-self.lr / (1 - b1**self.t))
 
 
 def _concretize(A: torch.Tensor, b: torch.Tensor, center: torch.Tensor, radius: torch.Tensor, sign: float) -> torch.Tensor:
@@ -322,26 +368,41 @@ def _concretize(A: torch.Tensor, b: torch.Tensor, center: torch.Tensor, radius: 
 def _refine_unstable(
     net: Network, pre: int, l: torch.Tensor, u: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, relaxations: Mapping[int, Relaxation]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """CROWN bounds for just the (box, neuron) pairs still unstable: each pair is one row
-    of a ragged batch, so the cost follows the number of unstable neurons, not D x size."""
-    dom, unit = ((l < 0) & (u > 0)).nonzero(as_tuple=True)
-    if dom.numel() == 0:
+    """CROWN bounds for just the neurons still unstable: each box bounds its own unstable
+    neurons, padded to the largest count among the boxes, so the cost follows the number of
+    unstable neurons while the relaxations stay shared per box (no per-row copies)."""
+    unstable = (l < 0) & (u > 0)
+    counts = unstable.sum(1)
+    K = int(counts.max()) if counts.numel() else 0
+    if K == 0:
         return l, u
-    R = dom.numel()
-    size = l.shape[1]
-    lam = torch.zeros((2 * R, 1, size), dtype=l.dtype)
-    rows = torch.arange(R)
-    lam[rows, 0, unit] = 1.0
-    lam[rows + R, 0, unit] = -1.0
-    both = torch.cat([dom, dom])
-    sub = {
-        n: Relaxation(r.lower_slope[both], r.lower_bias[both], r.upper_slope[both], r.upper_bias[both])
+    boxes = (counts > 0).nonzero().squeeze(1)
+    every = boxes.numel() == l.shape[0]
+    mask = unstable if every else unstable[boxes]
+    B, size = mask.shape
+    # The unstable units of each box first (a stable sort keeps them in order), then padding.
+    units = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :K]
+    valid = mask.gather(1, units)
+    lam = torch.zeros((B, 2 * K, size), dtype=l.dtype)
+    ones = valid.to(l.dtype).unsqueeze(-1)
+    lam[:, :K].scatter_(2, units.unsqueeze(-1), ones)
+    lam[:, K:].scatter_(2, units.unsqueeze(-1), -ones)
+    sub = relaxations if every else {
+        n: Relaxation(r.lower_slope[boxes], r.lower_bias[boxes], r.upper_slope[boxes], r.upper_bias[boxes])
         for n, r in relaxations.items()
     }
-    result = backsubstitute(net, pre, lam, torch.zeros((2 * R, 1), dtype=l.dtype), lo[both], hi[both], sub).lower[:, 0]
+    box_lo, box_hi = (lo, hi) if every else (lo[boxes], hi[boxes])
+    result = backsubstitute(net, pre, lam, torch.zeros((B, 2 * K), dtype=l.dtype), box_lo, box_hi, sub).lower
+    inf = torch.tensor(float("inf"), dtype=l.dtype)
+    new_l = torch.where(valid, result[:, :K], -inf)
+    new_u = torch.where(valid, -result[:, K:], inf)
     l, u = l.clone(), u.clone()
-    l[dom, unit] = torch.maximum(l[dom, unit], result[:R])
-    u[dom, unit] = torch.minimum(u[dom, unit], -result[R:])
+    sub_l, sub_u = (l, u) if every else (l[boxes], u[boxes])
+    sub_l = sub_l.scatter_reduce(1, units, new_l, reduce="amax")
+    sub_u = sub_u.scatter_reduce(1, units, new_u, reduce="amin")
+    if every:
+        return sub_l, sub_u
+    l[boxes], u[boxes] = sub_l, sub_u
     return l, u
 
 

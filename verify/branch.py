@@ -1,6 +1,6 @@
-"""Branch and bound for one disjunct: input splitting (low-dimensional inputs) and ReLU
-splitting (otherwise), bounding batches of sub-domains with CROWN and checking the points
-the bounds point at as counterexample candidates.
+"""Branch and bound over ReLU splits for one disjunct (input splitting is in
+verify/input_split.py), bounding batches of sub-domains with CROWN and checking the points
+the bounds point at as counterexample candidates; the helpers both share.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from verify.attack import Region, pgd
+from verify.attack import Region
 from verify.bounds import LayerBounds, apply_splits, intermediate_bounds, spec_bounds
 from verify.encode import Residual, solve_residual
 from verify.network import Activation, Network
@@ -35,7 +35,7 @@ class Search:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def _ball_misses(region: Region, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+def ball_misses(region: Region, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """Boxes that do not meet the L2 ball at all (nothing to verify there)."""
     if region.center is None:
         return torch.zeros(lo.shape[0], dtype=torch.bool)
@@ -44,7 +44,7 @@ def _ball_misses(region: Region, lo: torch.Tensor, hi: torch.Tensor) -> torch.Te
     return misses
 
 
-def _ball_lower(region: Region, coeffs: torch.Tensor, lower: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+def ball_lower(region: Region, coeffs: torch.Tensor, lower: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """With an L2 ball, min of the linear bound over the ball can beat the box's: keep the
     larger (both are valid lower bounds over a superset of box & ball)."""
     if region.center is None:
@@ -56,7 +56,7 @@ def _ball_lower(region: Region, coeffs: torch.Tensor, lower: torch.Tensor, lo: t
     return torch.maximum(lower, ball - 1e-9 * (1 + ball.abs()))
 
 
-def _check_points(
+def check_points(
     net: Network, C: torch.Tensor, d: torch.Tensor, points: torch.Tensor, region: Region, confirm: Confirm, every_row: bool = False
 ) -> np.ndarray | None:
     """Evaluates candidate points; the first whose violation is <= 0 and that the real model
@@ -78,112 +78,9 @@ def _check_points(
     return None
 
 
-def input_split(
-    net: Network,
-    region: Region,
-    C: torch.Tensor,
-    d: torch.Tensor,
-    deadline: float,
-    confirm: Confirm,
-    *,
-    batch: int = 1024,
-    alpha_steps: int = 5,
-    max_domains: int = 50_000_000,
-) -> Search:
-    """Bisects the input box on the dimension with the largest influence on the bound
-    (|coefficient| x width) until every piece is verified, a counterexample is confirmed,
-    or the deadline passes. Each piece inherits its parent's activation bounds, so only
-    neurons they leave unstable are bounded again (by CROWN)."""
-    n0 = region.lo.shape[0]
-    pres = [net.layers[a - 1].parent for a in net.activation_nodes()]  # type: ignore[union-attr]
-    sizes = [net.size(p) for p in pres]
-    # One row per pending box: lo, hi, then lower and upper bounds of each activation input.
-    width_row = 2 * n0 + 2 * sum(sizes)
-    inf = torch.full((1, 2 * sum(sizes)), float("inf"), dtype=region.lo.dtype)
-    signs = torch.cat([torch.cat([-torch.ones(s), torch.ones(s)]) for s in sizes]).to(region.lo.dtype) if sizes else inf[0, :0]
-    stack = [torch.cat([region.lo.unsqueeze(0), region.hi.unsqueeze(0), inf * signs], dim=1)]
-    domains = 0
-    rounds = 0
-    margin = float("inf")
-    while stack:
-        if time.monotonic() > deadline:
-            return Search("timeout", margin=margin, domains=domains)
-        if domains > max_domains:
-            return Search("exhausted", margin=margin, domains=domains)
-        rows = torch.cat(stack) if len(stack) > 1 else stack[0]
-        take = min(batch, rows.shape[0])
-        state, rest = rows[-take:], rows[:-take]
-        stack = [rest] if rest.shape[0] else []
-        domains += take
-        lo, hi = state[:, :n0], state[:, n0 : 2 * n0]
-        prior: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        offset = 2 * n0
-        for p, size in zip(pres, sizes):
-            prior[p] = (state[:, offset : offset + size], state[:, offset + size : offset + 2 * size])
-            offset += 2 * size
-        bounds = intermediate_bounds(net, lo, hi, method="hybrid", prior=prior)
-        result = spec_bounds(net, lo, hi, C, d, bounds)
-        if alpha_steps:
-            # Optimized slopes cost a few back-substitutions: spend them only where the
-            # plain bound did not already decide the box.
-            hard = ~((result.lower.amax(-1) > 0) | bounds.infeasible)
-            if hard.any():
-                tuned = spec_bounds(net, lo[hard], hi[hard], C, d, bounds.select(hard), alpha_steps=alpha_steps)
-                # The plain bound's coefficients still steer the split: measured on ACAS Xu,
-                # the tuned ones pick worse dimensions.
-                result.lower[hard] = torch.maximum(result.lower[hard], tuned.lower)
-        lower = _ball_lower(region, result.input_coeffs, result.lower, lo, hi)
-        best_row = lower.argmax(-1)
-        best = lower.gather(1, best_row.unsqueeze(1)).squeeze(1)
-        done = (best > 0) | bounds.infeasible | _ball_misses(region, lo, hi)
-        proved = done & (best > 0)
-        if proved.any():
-            margin = min(margin, float(best[proved].min()))
-        open_ = ~done
-        if not open_.any():
-            continue
-        lo, hi = lo[open_], hi[open_]
-        coeffs = result.input_coeffs[open_].gather(1, best_row[open_].view(-1, 1, 1).expand(-1, 1, n0)).squeeze(1)
-        corner = torch.where(coeffs >= 0, lo, hi)
-        found = _check_points(net, C, d, torch.cat([corner, (lo + hi) / 2]), region, confirm)
-        if found is None and rounds % ATTACK_EVERY == 0:
-            # The weakest pieces, where a counterexample is likeliest, get a short attack.
-            weakest = best[open_].argsort()[:ATTACK_PIECES]
-            for k in weakest.tolist():
-                x, value = pgd(net, Region(lo[k], hi[k]), C, d, restarts=8, steps=20, seed=rounds + k)
-                if value <= 0 and confirm(x):
-                    found = x
-                    break
-        rounds += 1
-        if found is not None:
-            return Search("counterexample", x=found, margin=margin, domains=domains)
-        width = hi - lo
-        # Influence on the bound (|coefficient| x width) tempered by how far the dimension
-        # is already split: either alone blew up on some ACAS Xu instances, the blend none.
-        influence = (coeffs.abs() * width) ** 0.5 * width / (region.hi - region.lo).clamp(min=1e-30)
-        dim = torch.where(influence.amax(-1) > 0, influence.argmax(-1), width.argmax(-1))
-        mid = ((lo + hi) / 2).gather(1, dim.unsqueeze(1)).squeeze(1)
-        index = torch.arange(lo.shape[0])
-        left_hi, right_lo = hi.clone(), lo.clone()
-        left_hi[index, dim] = mid
-        right_lo[index, dim] = mid
-        inherited = torch.cat([torch.cat([bounds.lower[p][open_], bounds.upper[p][open_]], dim=1) for p in pres], dim=1) if pres else inf[:0]
-        children = torch.cat([
-            torch.cat([lo, left_hi, inherited], dim=1),
-            torch.cat([right_lo, hi, inherited], dim=1),
-        ])
-        assert children.shape[1] == width_row
-        stack.append(children)
-    return Search("verified", margin=margin, domains=domains)
-
-
-# Every ATTACK_EVERY rounds of input splitting, PGD runs in the ATTACK_PIECES open pieces with
-# the lowest bounds: corner and center checks alone missed counterexamples in thin regions.
-ATTACK_EVERY = 10
-ATTACK_PIECES = 4
-
 # Sub-domains with this few undecided ReLUs go to z3 (exact) instead of being split further:
 # measured, z3 decides them in well under a second where splitting needs up to 2^k pieces.
+# Each z3 timeout halves the limit for the rest of the search (MNIST 256x2: 5 s lost a call).
 RESIDUAL_MAX_UNSTABLE = 10
 RESIDUAL_TIMEOUT = 5.0
 
@@ -255,7 +152,8 @@ def relu_split(
     refresh: bool = True,
 ) -> Search:
     """Splits unstable ReLUs (input >= 0 / <= 0) in best-first order of the bound, with the
-    split ReLUs' input bounds clamped so every later layer's bounds tighten. With
+    split ReLUs' input bounds clamped so every later layer's bounds tighten, and the split
+    constraints in the final bound as beta-CROWN terms (optimized with the slopes). With
     `every_row`, each row of C is a separate unsafe set (disjuncts over one box sharing one
     tree): a piece is done when every row is proved."""
     relu_nodes = [n for n in net.activation_nodes() if net.layers[n - 1].kind in ("relu", "leaky_relu")]  # type: ignore[union-attr]
@@ -272,6 +170,7 @@ def relu_split(
         if isinstance(layer, Activation)
     }
     heap: list[_Domain] = [_Domain(-float("inf"), next(counter), root)]
+    residual_max = RESIDUAL_MAX_UNSTABLE
     stats: dict[str, float] = {}
     domains = 0
     margin = float("inf")
@@ -287,8 +186,8 @@ def relu_split(
         lo, hi = region.lo.expand(D, -1), region.hi.expand(D, -1)
         prior = {p: (lb.expand(D, -1), ub.expand(D, -1)) for p, (lb, ub) in prior_root.items()}
         bounds = intermediate_bounds(net, lo, hi, splits, method="crown" if refresh else "prior", prior=prior)
-        result = spec_bounds(net, lo, hi, C, d, bounds, alpha_steps=alpha_steps, record=True)
-        lower = _ball_lower(region, result.input_coeffs, result.lower, lo, hi)
+        result = spec_bounds(net, lo, hi, C, d, bounds, alpha_steps=alpha_steps, record=True, splits=splits)
+        lower = ball_lower(region, result.input_coeffs, result.lower, lo, hi)
         best_row = lower.argmin(-1) if every_row else lower.argmax(-1)
         best = lower.gather(1, best_row.unsqueeze(1)).squeeze(1)
         best = torch.where(bounds.infeasible, torch.full_like(best, float("inf")), best)
@@ -299,13 +198,13 @@ def relu_split(
         if verified_rows:
             margin = min(margin, float(best[verified_rows].min()))
         if open_rows:
-            found = _check_points(net, C, d, corner[open_rows], region, confirm, every_row)
+            found = check_points(net, C, d, corner[open_rows], region, confirm, every_row)
             if found is not None:
                 return Search("counterexample", x=found, margin=margin, domains=domains)
         scores = _relu_scores(net, bounds, result.at_activation, best_row, splits)
         for i in open_rows:
             unstable = sum(int((s[i] >= 0).sum()) for s in scores.values())
-            if unstable <= RESIDUAL_MAX_UNSTABLE and time.monotonic() < deadline:
+            if unstable <= residual_max and time.monotonic() < deadline:
                 # Each row alone with `every_row` (separate unsafe sets), else the conjunction.
                 groups = [[j] for j in range(C.shape[0]) if float(lower[i, j]) <= 0] if every_row else [list(range(C.shape[0]))]
                 decided = True
@@ -315,6 +214,10 @@ def relu_split(
                     if residual.status == "sat" and residual.x is not None and confirm(residual.x):
                         return Search("counterexample", x=residual.x, margin=margin, domains=domains, stats=stats)
                     decided = decided and residual.status == "unsat"
+                    if residual.status not in ("sat", "unsat"):
+                        # z3 timed out: on this network, pieces need fewer undecided ReLUs.
+                        residual_max //= 2
+                        stats["z3_unknown"] = stats.get("z3_unknown", 0) + 1
                 if decided:
                     stats["z3_unsat"] = stats.get("z3_unsat", 0) + 1
                     continue

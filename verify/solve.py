@@ -15,7 +15,8 @@ import torch
 from generators.load.model import LoadedModel, ModelError
 from verify.attack import Region, pgd
 from verify.bounds import LayerBounds, intermediate_bounds, spec_bounds
-from verify.branch import Search, input_split, relu_split
+from verify.branch import Search, relu_split
+from verify.input_split import input_split
 from verify.network import Network, linearize
 from verify.property import Disjunct, Property
 from verify.replay import confirm
@@ -154,8 +155,7 @@ def verify_property(
         if not open_pieces:
             return Verified("crown", min(margins, default=float("inf")), time.monotonic() - start, stats)
         undecided: list[str] = []
-        if net.input_size > INPUT_SPLIT_MAX_DIMS:
-            open_pieces = _merge_same_box(open_pieces)
+        open_pieces = _merge_same_box(open_pieces)
         for k, piece in enumerate(sorted(open_pieces, key=lambda p: -p.bound)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -172,7 +172,7 @@ def verify_property(
 
             search: Search
             if net.input_size <= INPUT_SPLIT_MAX_DIMS:
-                search = input_split(net, piece.region, piece.C, piece.d, piece_deadline, check)
+                search = input_split(net, piece.region, piece.C, piece.d, piece_deadline, check, every_row=bool(piece.members))
                 method = "input splitting"
             else:
                 search = relu_split(net, piece.region, piece.C, piece.d, piece_deadline, check, every_row=bool(piece.members))
