@@ -65,9 +65,10 @@ class CampaignConfig:
         if self.rules:
             # Rule-backed operators exist in one framework: graphs need only its lowering (and
             # the reference, which for them is that framework's float64 eager run).
-            from generators.rules.catalog import rules_framework
+            from generators.rules.catalog import api_weights, catalog_for, rules_framework
 
-            options = replace(options, frameworks=(rules_framework(self.rules), "numpy"))  # type: ignore[arg-type]
+            options = replace(options, frameworks=(rules_framework(self.rules), "numpy"),  # type: ignore[arg-type]
+                              op_weights=api_weights(catalog_for(self.rules)))
         return options
 
     def to_json(self) -> dict[str, Any]:
@@ -216,7 +217,12 @@ class Campaign:
     def _options(self, seed: int) -> GenOptions:
         if self.steering is None or not self.steering.steer:
             return self.base_options
-        return replace(self.base_options, op_weights=self.steering.weights(), choice_weights=self.steering.choice_weights())
+        steered = self.steering.weights()
+        base = dict(self.base_options.op_weights)  # e.g. rule-backed APIs' shares
+        if base and steered:
+            steered = tuple((op, w * base.get(op, 1.0)) for op, w in steered)
+        return replace(self.base_options, op_weights=steered or self.base_options.op_weights,
+                       choice_weights=self.steering.choice_weights())
 
     def _loop(self, runner: DifferentialRunner, triage: Triage, elapsed0: float, session: int) -> str:
         config = self.config

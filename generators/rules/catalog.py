@@ -315,3 +315,16 @@ def catalog_for(rules: str = "") -> Mapping[str, OpSpec]:
     rules_framework(rules)
     extra = rule_catalog([read_rules(f) for f in files], hand_written).ops
     return MappingProxyType({**hand_written, **extra})
+
+
+def api_weights(catalog: Mapping[str, OpSpec]) -> tuple[tuple[str, float], ...]:
+    """Generator weights that make every rule-backed API equally likely: an API's signatures
+    share one API's weight. Without them an API with 60 signatures would be drawn 60 times
+    as often as one with a single signature. The rule-backed operators' total weight stays
+    what it is without weights (one per operator), so hand-written ones keep their share."""
+    apis: dict[str, list[str]] = {}
+    for name, spec in catalog.items():
+        if isinstance(spec.reference, FrameworkReference):
+            apis.setdefault(spec.reference.call.path, []).append(name)
+    per_api = sum(map(len, apis.values())) / max(1, len(apis))
+    return tuple((name, per_api / len(names)) for names in apis.values() for name in sorted(names))

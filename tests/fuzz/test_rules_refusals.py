@@ -76,3 +76,16 @@ def test_a_given_graph_with_a_refused_node_is_skipped(refused) -> None:  # type:
     assert not isinstance(result, dict)
     assert result.verdict is None and result.outcomes == ()
     assert graph_from_json(result.graph_json) == graph
+
+
+def test_every_rule_backed_api_weighs_the_same_in_a_rules_campaign(refused) -> None:  # type: ignore[no-untyped-def]
+    state, options, _ = refused
+    weights = dict(options.op_weights)
+    rule_ops = [name for name, spec in state.catalog.items() if "(" in name]
+    assert sorted(weights) == sorted(rule_ops)  # hand-written operators keep weight 1
+    per_api: dict[str, float] = {}
+    for name, w in weights.items():
+        api = state.catalog[name].reference.call.path
+        per_api[api] = per_api.get(api, 0.0) + w
+    assert max(per_api.values()) - min(per_api.values()) < 1e-9  # each API's signatures share one weight
+    assert abs(sum(weights.values()) - len(rule_ops)) < 1e-6  # rule-backed operators keep their total share
