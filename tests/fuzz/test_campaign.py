@@ -87,7 +87,10 @@ def _start(out: Path, *extra: str) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "fuzz.cli", "fuzz", "--out", str(out), "--quiet", "--workers", "1", "--timeout", "30", *extra]
     log = (out.parent / f"{out.name}.log").open("wb")
     try:
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # A shell without job control starts background jobs with SIGINT ignored, and Python
+        # then never raises KeyboardInterrupt: give the campaign the default disposition.
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     finally:
         log.close()
 
