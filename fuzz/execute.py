@@ -394,7 +394,9 @@ def run_batch_job(job: BatchJob, note: Note, state: WorkerState) -> list[CaseRes
 
 
 def _run_together(cases: list[_Case], name: str, state: WorkerState, note: Note) -> None:
-    """One compilation for all `cases`; if it fails, each case runs alone."""
+    """One compilation for all `cases`; if it fails, each half is compiled together again,
+    down to single cases (which run alone), so one failing graph costs a few compilations
+    of shrinking unions rather than one per case."""
     if len(cases) < 2:
         for case in cases:
             case.outcomes[name] = _run_alone(case, name, state, note)
@@ -403,10 +405,11 @@ def _run_together(cases: list[_Case], name: str, state: WorkerState, note: Note)
     arrays = [a for c in cases for a in c.feed.arrays]
     weights = {i: arrays[i] for i in union.weight_indices}
     inputs = tuple(arrays[i] for i in union.input_indices)
-    together = _run_backend(state.backends[name], Model(union, weights, inputs, state.catalog), note)
+    together = _run_backend(state.backends[name], Model(union, weights, inputs, state.catalog, parts=len(cases)), note)
     if together.status != "ok":
-        for case in cases:
-            case.outcomes[name] = _run_alone(case, name, state, note)
+        half = len(cases) // 2
+        _run_together(cases[:half], name, state, note)
+        _run_together(cases[half:], name, state, note)
         return
     start = 0
     for case in cases:

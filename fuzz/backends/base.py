@@ -26,6 +26,9 @@ class Model:
     # The inputs run() will receive: for compilers that trace or specialize on examples.
     example_inputs: tuple[np.ndarray, ...] = ()
     catalog: Mapping[str, OpSpec] = field(repr=False, default_factory=dict)
+    # How many independent test graphs `graph` joins side by side (see `batchable`): a
+    # compiler may schedule such a union differently from a single model.
+    parts: int = 1
 
     def _catalog(self) -> Mapping[str, OpSpec]:
         if self.catalog:

@@ -115,6 +115,20 @@ class WrongOnlyInUnions(EagerBatched):
         return outputs
 
 
+class BatchedRejectsExp(EagerBatched):
+    """Batchable and lacking `exp`: a union holding one graph with `exp` fails to compile."""
+
+    name = "batched_rejects_exp"
+    calls: list[tuple[int, int, bool]] = []  # (parts, nodes, has exp) per prepare, in-process
+
+    def prepare(self, model: Any) -> Any:
+        has_exp = "exp" in model.graph.op_names()
+        BatchedRejectsExp.calls.append((model.parts, len(model.graph.nodes), has_exp))
+        if has_exp:
+            raise ValueError("exp is not supported by this backend")
+        return super().prepare(model)
+
+
 class SegfaultOnUnions(EagerBatched):
     name = "segfault_on_unions"
 

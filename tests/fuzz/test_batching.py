@@ -1,6 +1,6 @@
 """Batched compilation: a batchable backend gets the disjoint union of several test graphs,
-its outputs are split back per test, findings are re-checked on the graph alone, and a crash
-of the union re-runs each test alone."""
+its outputs are split back per test, findings are re-checked on the graph alone, a union that
+fails to compile is bisected, and a crash of the union re-runs each test alone."""
 
 from __future__ import annotations
 
@@ -44,6 +44,32 @@ def test_a_batch_compiles_once_and_judges_each_test_like_alone() -> None:
         assert isinstance(a, CaseResult)
         assert (b.seed, b.digest) == (a.seed, a.digest)
         assert (b.verdict.kind if b.verdict else None) == (a.verdict.kind if a.verdict else None) == ("pass" if b.verdict else None)
+
+
+def test_a_failing_union_is_bisected_so_only_the_failing_graph_runs_alone() -> None:
+    state = setup(WorkerConfig(("torch_eager", f"{FAULTY}:BatchedRejectsExp")))
+    names = ("torch_eager", "batched_rejects_exp")
+    gen = GraphGenerator(catalog(), OPTIONS)
+    with_exp = [s for s in range(200) if "exp" in gen.generate(s).op_names()]
+    without = [s for s in range(200) if "exp" not in gen.generate(s).op_names()]
+    seeds = without[:3] + with_exp[:1] + without[3:7]
+    jobs = tuple(CaseJob(s, OPTIONS, names, gradients=False) for s in seeds)
+    cls = type(state.backends["batched_rejects_exp"])
+    cls.calls.clear()  # type: ignore[attr-defined]
+    results = run_batch_job(BatchJob(jobs, ("batched_rejects_exp",)), lambda stage: None, state)
+
+    assert [r.seed for r in results] == seeds
+    for r in results:
+        assert r.verdict is not None and r.verdict.kind == "pass", r.verdict
+        outcome = {o.backend: o for o in r.outcomes}["batched_rejects_exp"]
+        assert outcome.status == ("unsupported" if r.seed == with_exp[0] else "ok"), outcome
+    calls = cls.calls  # type: ignore[attr-defined]
+    # 8 -> 4 + 4 -> 2 + 2 -> 1 + 1: five unions (parts says how many graphs each joins) ...
+    assert sorted(parts for parts, _, _ in calls if parts > 1) == [2, 2, 4, 4, 8]
+    # ... and alone only the failing graph (then its nodes, one by one, to find the gap) and
+    # its last sibling, instead of all eight.
+    alone = [has_exp for parts, nodes, has_exp in calls if parts == 1 and nodes > 1]
+    assert sorted(alone) == [False, True]
 
 
 def test_a_finding_that_does_not_reproduce_alone_is_not_reported() -> None:
