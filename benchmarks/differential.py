@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from fuzz.execute import CaseResult
-from fuzz.runner import DifferentialRunner, InternalFailure
+from fuzz.runner import DEFAULT_BATCH, DifferentialRunner, InternalFailure
 from fuzz.sandbox import SandboxLimits
 from generators.graph_gen import GenOptions
 
@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--max-nodes", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timeout", type=float, default=120.0, help="per-stage hang timeout (s)")
-    parser.add_argument("--batch", type=int, default=8, help="graphs compiled together by batchable (compiled) backends")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="graphs compiled together by batchable (compiled) backends")
     parser.add_argument("--reuse-compile-cache", dest="fresh_compile_cache", action="store_false",
                         help="let torch.compile reuse kernels cached by earlier runs (default: a fresh cache per set)")
     parser.add_argument("--out", default="runs/differential.json")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fuzz.execute import CaseResult
-from fuzz.runner import DifferentialRunner, InternalFailure
+from fuzz.runner import DEFAULT_BATCH, DifferentialRunner, InternalFailure
 from fuzz.sandbox import SandboxLimits
 from generators.graph_gen import GenOptions
 from generators.ir import Graph, graph_from_json
@@ -91,7 +91,7 @@ def run_batch(
     workers: int,
     limits: SandboxLimits,
     progress: Callable[[str], None] = print,
-    batch: int = 8,
+    batch: int = DEFAULT_BATCH,
 ) -> BatchSummary:
     summary = BatchSummary(backends=list(backends))
     verdicts: Counter[str] = Counter()

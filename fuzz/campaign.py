@@ -18,7 +18,7 @@ from typing import Any
 from fuzz.coverage import Steering
 from fuzz.execute import CaseResult
 from fuzz.progress import Display, Snapshot
-from fuzz.runner import DifferentialRunner, InternalFailure
+from fuzz.runner import DEFAULT_BATCH, DifferentialRunner, InternalFailure
 from fuzz.sandbox import SandboxLimits
 from fuzz.store import CampaignStore
 from fuzz.triage import Triage
@@ -42,7 +42,7 @@ class CampaignConfig:
     exclude_ops: tuple[str, ...] = ()
     dtypes: tuple[str, ...] | None = None
     max_elements: int = 4096
-    batch: int = 8
+    batch: int = DEFAULT_BATCH
     timeout_s: float = 120.0
     memory_mb: int = 4096
     reduce: bool = True

@@ -280,8 +280,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def _add_sandbox_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds without progress before a test counts as a hang (default 120)")
     p.add_argument("--memory-mb", type=int, default=4096, help="memory budget per worker beyond its startup (default 4096)")
-    p.add_argument("--batch", type=int, default=8,
-                   help="graphs that compiled backends (torch_compile, tf_xla) build together in one compilation (default 8; 1 = off)")
+    # fuzz.runner.DEFAULT_BATCH, not imported here: it loads NumPy and the generators.
+    p.add_argument("--batch", type=int, default=32,
+                   help="graphs that compiled backends (torch_compile, tf_xla) build together in one compilation (default 32; 1 = off)")
 
 
 def cmd_backends(args: argparse.Namespace) -> int:

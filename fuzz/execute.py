@@ -63,6 +63,11 @@ class WorkerState:
 def setup(config: WorkerConfig) -> WorkerState:
     """Load the backends that are available here and pin framework threads."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Before any framework loads: torch also computes references (the gradient oracle's
+    # float64 run) when no torch backend is under test, and its OpenMP pool would otherwise
+    # take every core, spinning between calls against the other workers.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(config.threads)
     from generators.rules.catalog import catalog_for
 
     backends: dict[str, Backend] = {}

@@ -94,6 +94,15 @@ def test_validate_reports_a_bad_file_without_traceback(
     assert "No such file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["run", "fuzz"])
+def test_the_batch_option_defaults_to_the_runners_batch(command: str) -> None:
+    from fuzz.cli import build_parser
+    from fuzz.runner import DEFAULT_BATCH
+
+    args = build_parser().parse_args([command] + (["--out", "x"] if command == "fuzz" else []))
+    assert args.batch == DEFAULT_BATCH
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
