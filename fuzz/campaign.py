@@ -18,7 +18,7 @@ from typing import Any
 from fuzz.coverage import Steering
 from fuzz.execute import CaseResult
 from fuzz.progress import Display, Snapshot
-from fuzz.runner import DEFAULT_BATCH, DifferentialRunner, InternalFailure
+from fuzz.runner import DEFAULT_BATCH, DifferentialRunner, InternalFailure, batch_before_deadline
 from fuzz.sandbox import SandboxLimits
 from fuzz.store import CampaignStore
 from fuzz.triage import Triage
@@ -240,8 +240,15 @@ class Campaign:
         if out_of_time() or (config.max_tests is not None and tests >= config.max_tests):
             self.display.log("the campaign's budget is already spent: give a larger --time or --max-tests to continue")
             return "finished"
+        def batch_size() -> int:
+            # near the deadline, batches shrink so that work in flight still finishes in time
+            if config.time_s is None:
+                return runner.batch
+            rate = self.session_tests / max(time.monotonic() - start, 1e-9)
+            return batch_before_deadline(runner.batch, config.time_s - elapsed(), rate, runner.pool.size)
+
         self.display.update(self._snapshot(elapsed(), verdicts, 0.0))
-        for result in runner.run(self._seeds(), self._options):
+        for result in runner.run(self._seeds(), self._options, batch_size=batch_size):
             now = elapsed()
             if isinstance(result, InternalFailure):
                 self.store.record_internal_failure(result.seed, result.symptom, result.stage, result.detail)

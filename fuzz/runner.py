@@ -26,6 +26,19 @@ if TYPE_CHECKING:
 DEFAULT_BATCH = 32
 
 
+def batch_before_deadline(batch: int, remaining_s: float, tests_per_s: float, workers: int) -> int:
+    """The largest batch, up to `batch`, that a worker can still finish before a deadline
+    `remaining_s` away: a batch submitted now waits behind the one its worker is running
+    (two jobs per worker are in flight), and each worker completes `tests_per_s / workers`
+    tests a second. `batch` while no rate is known; 1 when not even that fits, because
+    results arrive per job and a batch cut off by the deadline loses every test in it."""
+    if tests_per_s <= 0 or batch <= 1:
+        return max(1, batch)
+    per_worker = tests_per_s / max(1, workers)
+    fits = int(remaining_s * per_worker / 2)
+    return max(1, min(batch, fits))
+
+
 @dataclass(frozen=True)
 class InternalFailure:
     """A test that killed its worker outside any backend (a Gauntlet bug, kept visible)."""
@@ -170,10 +183,15 @@ class DifferentialRunner:
         return CaseJob(seed, options, self.names, self.capability_json, keep_arrays=keep_arrays)
 
     def run(
-        self, seeds: Iterable[int], options: GenOptions | Callable[[int], GenOptions], keep_arrays: bool = False
+        self,
+        seeds: Iterable[int],
+        options: GenOptions | Callable[[int], GenOptions],
+        keep_arrays: bool = False,
+        batch_size: Callable[[], int] | None = None,
     ) -> Iterator[CaseResult | InternalFailure]:
         """Results as tests finish (not in seed order); at most 2 jobs per worker in flight.
-        `options` may depend on the seed (e.g. to vary the graph size)."""
+        `options` may depend on the seed (e.g. to vary the graph size). `batch_size`, asked
+        before each new job, caps the runner's batch (a campaign shrinks it near its deadline)."""
         options_for = options if callable(options) else (lambda seed: options)
         pending: dict[int, CaseJob | BatchJob] = {}
         it = iter(seeds)
@@ -184,16 +202,17 @@ class DifferentialRunner:
         def fill() -> None:
             nonlocal exhausted
             while not exhausted and len(pending) < limit:
+                size = self.batch if batch_size is None else max(1, min(self.batch, batch_size()))
                 jobs = []
                 for seed in it:
                     jobs.append(self.job(seed, options_for(seed), keep_arrays))
-                    if len(jobs) == self.batch:
+                    if len(jobs) == size:
                         break
                 else:
                     exhausted = True
                 if not jobs:
                     return
-                job: CaseJob | BatchJob = jobs[0] if self.batch == 1 else BatchJob(tuple(jobs), self.batched)
+                job: CaseJob | BatchJob = jobs[0] if size == 1 else BatchJob(tuple(jobs), self.batched)
                 pending[self.pool.submit(job)] = job
 
         fill()

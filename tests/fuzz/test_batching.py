@@ -1,6 +1,7 @@
 """Batched compilation: a batchable backend gets the disjoint union of several test graphs,
 its outputs are split back per test, findings are re-checked on the graph alone, a union that
-fails to compile is bisected, and a crash of the union re-runs each test alone."""
+fails to compile is bisected, a crash of the union re-runs each test alone, and batches shrink
+to what still fits before a campaign's deadline."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fuzz.execute import BatchJob, CaseJob, CaseResult, WorkerConfig, run_batch_job, run_test, setup
-from fuzz.runner import DifferentialRunner
+from fuzz.runner import DifferentialRunner, batch_before_deadline
 from fuzz.sandbox import SandboxLimits
 from generators.graph_gen import GenOptions, GraphGenerator
 from generators.ir import disjoint_union, validate
@@ -90,3 +93,42 @@ def test_a_crash_while_compiling_the_union_reruns_each_test_alone(tmp_path: Path
         assert isinstance(r, CaseResult)
         assert r.verdict is None or r.verdict.kind == "pass", r.verdict
     assert np.sum([r.verdict is not None for r in results]) >= 6
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batch=st.integers(1, 64),
+    remaining=st.floats(0.0, 1e4),
+    rate=st.floats(0.0, 100.0),
+    workers=st.integers(1, 16),
+)
+def test_a_batch_near_the_deadline_fits_in_the_time_left(batch: int, remaining: float, rate: float, workers: int) -> None:
+    size = batch_before_deadline(batch, remaining, rate, workers)
+    assert 1 <= size <= batch
+    if rate == 0:
+        assert size == batch  # no rate measured yet: nothing to size by
+    elif size > 1:
+        # behind the batch its worker is running, it still finishes before the deadline
+        assert 2 * size / (rate / workers) <= remaining + 1e-9
+    if size < batch:
+        assert batch_before_deadline(batch, remaining * 2 + 1, rate, workers) >= size  # more time, never smaller
+
+
+def test_the_runner_sizes_each_job_by_the_batch_size_it_is_given(tmp_path: Path) -> None:
+    sizes = iter([3, 3, 1, 1, 5, 99])
+    submitted: list[int] = []
+    with DifferentialRunner(["torch_eager", f"{FAULTY}:EagerBatched"], workers=1, cache=tmp_path,
+                            limits=SandboxLimits(timeout_s=20), batch=4) as runner:
+        runner.start()
+        submit = runner.pool.submit
+
+        def spy(job: CaseJob | BatchJob) -> int:
+            submitted.append(len(job.jobs) if isinstance(job, BatchJob) else 1)
+            return submit(job)
+
+        runner.pool.submit = spy  # type: ignore[method-assign]
+        results = sorted(runner.run(range(14), OPTIONS, batch_size=lambda: next(sizes)), key=lambda r: r.seed)
+    # each answer is capped by the runner's own batch (4); 1 submits a single test
+    assert submitted == [3, 3, 1, 1, 4, 2]
+    assert [r.seed for r in results] == list(range(14))
+    assert all(isinstance(r, CaseResult) and (r.verdict is None or r.verdict.kind == "pass") for r in results)
